@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from dwcp_training.errors import EXIT_OK, EXIT_USER, UserError
+from dwcp_training.errors import EXIT_OK, EXIT_USER, ConfigError, UserError
 from dwcp_training.progress import Progress, format_table
 
 Handler = Callable[[argparse.Namespace, Progress], int]
@@ -176,7 +176,8 @@ def _run_window(args: argparse.Namespace, progress: Progress) -> int:
     from dwcp_training.window import window_frame, write_windows
 
     progress(f"validating {args.data_path}")
-    frame, report = require_valid(args.data_path, report_path=args.report)
+    valid = require_valid(args.data_path, report_path=args.report)
+    frame, report = valid.frame, valid.report
     progress(f"windowing {len(frame)} rows")
     windows = window_frame(
         frame,
@@ -209,12 +210,115 @@ def windows_summary(windows) -> str:
     return format_table(["model", "train", "validation", "test", "input"], rows)
 
 
+# --- train ----------------------------------------------------------------------------------
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="validate, window and train the models; export ONNX + contracts + reports",
+        description=(
+            "Train the chosen models on a telemetry file. Writes per model the native artifact, "
+            "an ONNX export taking raw features, contract.json and report.{json,md}, plus "
+            "training_report.{json,md}. Checkpoints every epoch: rerunning the same command "
+            "after a crash resumes where it stopped."
+        ),
+        epilog=(
+            "examples:\n"
+            "  dwcp train --data-path data/dwcp_metrics.csv --output-dir checkpoints/dwcp_v1 \\\n"
+            "      --target-accuracy 0.98 --parallel\n"
+            "  dwcp train --data-path data/dwcp_metrics.csv --output-dir /tmp/bw "
+            "--models bandwidth,compression --epochs 50\n"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data-path", type=Path, required=True)
+    p.add_argument("--output-dir", type=Path, required=True)
+    p.add_argument(
+        "--models",
+        default="bandwidth,compression,reliability,latency",
+        help="comma-separated subset (default: all four)",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="maximum epochs for the neural models (default: each model's own)",
+    )
+    p.add_argument(
+        "--target-accuracy",
+        type=float,
+        default=0.98,
+        help="the 98%%-class targets: Pearson r, accuracy, recall (default 0.98)",
+    )
+    p.add_argument(
+        "--validation-split",
+        type=float,
+        default=0.15,
+        help="per-link validation fraction (the test split stays 0.15)",
+    )
+    p.add_argument(
+        "--export-format",
+        default="keras,onnx",
+        help="keras (native artifact) and/or onnx (default: both)",
+    )
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=2,
+        help="TensorFlow intra-op threads; same value => bit-identical results",
+    )
+    p.add_argument(
+        "--parallel",
+        action="store_true",
+        help="train the models in separate processes (identical results)",
+    )
+    p.set_defaults(handler=_run_train)
+
+
+def _run_train(args: argparse.Namespace, progress: Progress) -> int:
+    from dwcp_training.models import TrainSettings
+    from dwcp_training.reports import targets_table
+    from dwcp_training.train import TrainRequest, parse_formats, parse_models, train
+
+    if args.epochs is not None and args.epochs <= 0:
+        raise ConfigError(f"--epochs must be > 0, got {args.epochs}")
+    if not 0 < args.target_accuracy <= 1:
+        raise ConfigError(f"--target-accuracy must be in (0, 1], got {args.target_accuracy}")
+    request = TrainRequest(
+        data_path=args.data_path,
+        output_dir=args.output_dir,
+        models=parse_models(args.models),
+        settings=TrainSettings(
+            seed=args.seed,
+            epochs=args.epochs,
+            target_accuracy=args.target_accuracy,
+            threads=args.threads,
+            verbose=0 if args.quiet else 1,
+        ),
+        parallel=args.parallel,
+        export_formats=parse_formats(args.export_format),
+        validation_split=args.validation_split,
+    )
+    master = train(request, log=progress)
+    print(targets_table(master["models"]))
+    readiness = master["production_readiness"]
+    print(
+        f"\n{master['models_passed']}/{master['models_trained']} models met their targets; "
+        f"{readiness['deployment_recommendation']}"
+    )
+    print(f"reports: {args.output_dir / 'training_report.md'}")
+    return EXIT_OK
+
+
 # --- entry point ----------------------------------------------------------------------------
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_generate,
     _add_validate,
     _add_window,
+    _add_train,
 ]
 
 

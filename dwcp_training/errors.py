@@ -20,7 +20,8 @@ class UserError(Exception):
 class DataError(UserError):
     """An input file cannot be read as telemetry (format, encoding, emptiness).
 
-    `path` names the file; `column`, `rule` and `rows` narrow the problem down where they apply.
+    `path` names the file; `column`, `rule` and `rows` narrow the problem down where they apply;
+    `message` is the bare description (str(error) adds the path and the rest in front of it).
     """
 
     def __init__(
@@ -33,6 +34,7 @@ class DataError(UserError):
         rows: list[int] | None = None,
     ) -> None:
         self.path = str(path)
+        self.message = message
         self.column = column
         self.rule = rule
         self.rows = list(rows or [])

@@ -1,8 +1,8 @@
-"""What each model eats: feature order, target and sequence length, as MODEL_SPECS.md fixes them.
+"""How a model declares what it eats: feature order, target, and the shape of a sample.
 
-This is the one place that knows the Go contract's feature order. The window step builds arrays
-in this order, the models embed it in their exported contract, and the evaluation reads it back,
-so a reordering here is a contract change (and the contract tests say so).
+Each model module declares its `ModelInputs` (the Go contract's feature order, from
+MODEL_SPECS.md); the registry in `dwcp_training.models` collects them, and the window step builds
+arrays in exactly that order.
 """
 
 from __future__ import annotations
@@ -42,55 +42,4 @@ class ModelInputs:
         return (self.n_features,)
 
 
-BANDWIDTH = ModelInputs(
-    name="bandwidth",
-    features=(
-        "rtt_ms",
-        "jitter_ms",
-        "throughput_mbps",
-        "packet_loss",
-        "link_type",
-        "network_tier",
-        "congestion_window",
-    ),
-    target="throughput_mbps",
-    kind="next_step",
-)
-COMPRESSION = ModelInputs(
-    name="compression",
-    features=(
-        "throughput_mbps",
-        "rtt_ms",
-        "link_type",
-        "hde_compression_ratio",
-        "hde_delta_hit_rate",
-        "amst_transfer_rate",
-    ),
-    target="optimal_compression",
-    kind="row",
-)
-RELIABILITY = ModelInputs(
-    name="reliability",
-    features=(
-        "uptime_pct",
-        "failure_rate",
-        "packet_loss",
-        "retransmits",
-        "error_budget_burn_rate",
-        "rtt_ms",
-    ),
-    target="is_anomaly",
-    kind="row",
-)
-LATENCY = ModelInputs(
-    name="latency",
-    features=("consensus_latency_ms",),
-    target="is_high_latency",
-    kind="window_any",
-)
-
-MODEL_INPUTS: dict[str, ModelInputs] = {
-    m.name: m for m in (BANDWIDTH, COMPRESSION, RELIABILITY, LATENCY)
-}
-FEATURES: dict[str, tuple[str, ...]] = {name: m.features for name, m in MODEL_INPUTS.items()}
 SPLITS: tuple[str, ...] = ("train", "validation", "test")

@@ -27,7 +27,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from dwcp_training.atomic import atomic_dir, write_json
 from dwcp_training.errors import DataError
-from dwcp_training.features import FEATURES, MODEL_INPUTS, SPLITS, ModelInputs
+from dwcp_training.features import SPLITS, ModelInputs
+from dwcp_training.models import MODEL_INPUTS
 from dwcp_training.schema import Schema, load_schema
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 METADATA_FILE = "metadata.json"
+#: Feature order per model (the Go contract's order), re-exported for convenience.
+FEATURES: dict[str, tuple[str, ...]] = {name: m.features for name, m in MODEL_INPUTS.items()}
 WRITE_CHUNK_ROWS = 65_536
 
 

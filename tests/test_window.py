@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dwcp_training.features import FEATURES, MODEL_INPUTS
+from dwcp_training.models import MODEL_INPUTS
+from dwcp_training.window import FEATURES
 from dwcp_training.schema import load_schema
 from dwcp_training.window import load_windows, window_frame, write_windows
 
