@@ -140,7 +140,7 @@ def main() -> None:
         for label, model in (("this", ours), ("skl2onnx", theirs)):
             sess = session(model)
             if label == "this":
-                score = sess.run(None, {"features": X_eval})[0].astype(np.float64)
+                score = sess.run(["anomaly_score"], {"features": X_eval})[0].astype(np.float64)
             else:
                 score = skl2onnx_score(sess, forest, X_eval)
             p50, p99 = single_row_us(sess, X_eval, args.calls)

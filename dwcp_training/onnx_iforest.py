@@ -502,9 +502,10 @@ def _build_graph(
         nodes,
         "iforest",
         [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [None, n_features])],
+        # Flag first, score second: the order of Go's DetectAnomaly (bool, float64, error).
         [
-            helper.make_tensor_value_info(SCORE_NAME, TensorProto.FLOAT, [None]),
             helper.make_tensor_value_info(FLAG_NAME, TensorProto.BOOL, [None]),
+            helper.make_tensor_value_info(SCORE_NAME, TensorProto.FLOAT, [None]),
         ],
         initializer=_constants(arrays, denominator, limit),
     )

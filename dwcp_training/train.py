@@ -263,9 +263,8 @@ def train(request: TrainRequest, log: Callable[[str], None] = print) -> dict[str
     if request.parallel and len(request.models) > 1:
         workers = min(len(request.models), os.cpu_count() or 1)
         log(f"training {len(request.models)} models in {workers} processes")
-        quiet = TrainSettings(**{**request.settings.to_dict(), "verbose": 0})
         jobs = [
-            (n, windows_dir, request.output_dir, quiet, request.export_formats)
+            (n, windows_dir, request.output_dir, request.settings, request.export_formats)
             for n in request.models
         ]
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:

@@ -325,6 +325,13 @@ def window_frame(
         }
 
     categorical = {c.name: list(c.values or ()) for c in schema.columns if c.type == "category"}
+    # Which categorical values the windows actually contain: the evaluation refuses a test file
+    # with values the models never saw in training.
+    seen = {
+        name: sorted(pd.unique(frame[name].dropna().astype(str)).tolist())
+        for name in categorical
+        if name in frame.columns
+    }
     meta = {
         "schema": {"name": schema.name, "version": schema.version},
         "source_sha256": source_sha256,
@@ -334,6 +341,7 @@ def window_frame(
         "split_fractions": dict(zip(SPLITS, cut, strict=True)),
         "split_rows": {s: int((split == i).sum()) for i, s in enumerate(SPLITS)},
         "encodings": categorical,
+        "categories_seen": seen,
         "imputed_values": imputed,
         "models": meta_models,
     }

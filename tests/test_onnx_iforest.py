@@ -132,7 +132,7 @@ def check_parity(
     X32 = raw32(X)
     Z = transform.apply(X32)
     model = iforest_onnx(forest, transform, threshold)
-    score, flag, depth_sum = session(with_depth_sum(model), threads).run(None, {INPUT_NAME: X32})
+    flag, score, depth_sum = session(with_depth_sum(model), threads).run(None, {INPUT_NAME: X32})
     ref = anomaly_score(forest, Z)
     ref_depths = sklearn_depth_sum(forest, Z)
     # The depth-sum reference is right: sklearn's own score formula turns it into `ref` exactly.
@@ -186,7 +186,7 @@ def test_is_anomaly_matches_sklearn_predict() -> None:
     for contamination in ("auto", 0.1, 0.25):
         forest = fit(X, transform, n_estimators=50, contamination=contamination)
         model = iforest_onnx(forest, transform, sklearn_threshold(forest))
-        _, flag = session(model).run(None, {INPUT_NAME: raw32(X)})
+        flag, _ = session(model).run(None, {INPUT_NAME: raw32(X)})
         np.testing.assert_array_equal(flag, forest.predict(transform.apply(raw32(X))) == -1)
 
 
@@ -365,7 +365,7 @@ def test_interface(exported: tuple[onnx.ModelProto, IsolationForest, FeatureTran
     (inp,) = sess.get_inputs()
     assert (inp.name, inp.shape, inp.type) == (INPUT_NAME, [None, N_FEATURES], "tensor(float)")
     outputs = [(o.name, o.shape, o.type) for o in sess.get_outputs()]
-    assert outputs == [(SCORE_NAME, [None], "tensor(float)"), (FLAG_NAME, [None], "tensor(bool)")]
+    assert outputs == [(FLAG_NAME, [None], "tensor(bool)"), (SCORE_NAME, [None], "tensor(float)")]
     ops = [node.op_type for node in model.graph.node]
     assert ops.count("TreeEnsemble") == 1
     assert not {"Log", "Log1p", "Sub", "Exp"} & set(ops)  # preprocessing is in the splits

@@ -18,7 +18,7 @@ import json
 import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -62,10 +62,9 @@ class TrainSettings:
     threads: int = 2
     verbose: int = 1  # 0: no per-epoch lines
     batch_size: int | None = None  # None: the model's own default
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    #: Base URI mirroring the checkpoints in object storage (e.g. gs://bucket/run); each model
+    #: uses `<uri>/<model>/checkpoints`. None: local checkpoints only.
+    checkpoint_uri: str | None = None
 
 
 @dataclass

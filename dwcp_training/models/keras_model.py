@@ -48,8 +48,21 @@ class KerasDwcpModel(DwcpModel):
             seed=self.settings.seed,
             verbose=self.settings.verbose,
         )
+        from dwcp_training.checkpoint_store import open_store
+
+        uri = self.settings.checkpoint_uri
+        store = open_store(f"{uri.rstrip('/')}/{self.name}/checkpoints") if uri else None
+        if store is not None and store.pull(checkpoint_dir):
+            log(f"pulled the checkpoint from {store.uri}")
         network, result = fit_resumable(
-            build, train, validation, loop, checkpoint_dir, self.fingerprint(), log
+            build,
+            train,
+            validation,
+            loop,
+            checkpoint_dir,
+            self.fingerprint(),
+            log,
+            after_epoch=store.push if store is not None else None,
         )
         summary = FitSummary(
             hyperparameters=self.hyperparameters(),

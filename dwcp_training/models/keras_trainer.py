@@ -122,11 +122,13 @@ def fit_resumable(
     checkpoint_dir: Path,
     fingerprint: str,
     log: Callable[[str], None] = print,
+    after_epoch: Callable[[Path], None] | None = None,
 ):
     """Train with early stopping on validation loss, checkpointing after every epoch.
 
     `build()` returns a freshly compiled model; it is called only when there is no matching
-    checkpoint. Returns (model with the best weights, LoopResult).
+    checkpoint. `after_epoch(checkpoint_dir)` runs after each epoch's commit (the object-storage
+    mirror uses it). Returns (model with the best weights, LoopResult).
     """
     import keras
 
@@ -180,6 +182,8 @@ def fit_resumable(
         state["next_epoch"] = epoch
         _save_model(model, checkpoint_dir / LATEST_FILE)
         write_json(checkpoint_dir / STATE_FILE, state)  # commit point of this epoch
+        if after_epoch is not None:
+            after_epoch(checkpoint_dir)
         if config.verbose:
             best_mark = " (best)" if state["best_epoch"] == epoch - 1 else ""
             log(
