@@ -314,11 +314,18 @@ def _run_train(args: argparse.Namespace, progress: Progress) -> int:
 
 # --- entry point ----------------------------------------------------------------------------
 
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    from dwcp_training.commands.evaluate import add_parser
+
+    add_parser(sub)
+
+
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_generate,
     _add_validate,
     _add_window,
     _add_train,
+    _add_evaluate,
 ]
 
 
