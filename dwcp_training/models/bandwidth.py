@@ -53,8 +53,8 @@ class BandwidthModel(KerasDwcpModel):
         "dense_units": 16,
         "learning_rate": 1e-3,
         "batch_size": 256,
-        "epochs": 30,
-        "patience": 5,
+        "epochs": 20,
+        "patience": 4,
     }
 
     def targets(self) -> list[Target]:

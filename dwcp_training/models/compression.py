@@ -40,9 +40,7 @@ N_LEVELS = 10
 class CompressionModel(KerasDwcpModel):
     inputs = INPUTS
     title = "Compression selector (policy network)"
-    architecture = (
-        "FeatureEncoder -> Dense(64) -> Dense(32) -> Dense(16) (relu, dropout) -> softmax(10)"
-    )
+    architecture = "FeatureEncoder -> Dense(128) -> Dense(64) -> Dense(32) (relu) -> softmax(10)"
     outputs = ("compression_level", "probabilities")
     output_meaning = {
         "compression_level": "compression level to use, 0-9 (int64)",
@@ -53,13 +51,18 @@ class CompressionModel(KerasDwcpModel):
     parity_outputs = ("compression_level",)
     go_interface = "SelectCompression(ctx, features []float64) (int, error)"
 
+    # Changed from the reference (64-32-16, dropout 0.3, Adam 1e-3) by measurement on the
+    # default data: the oracle's labels are noise-free, so dropout only blurred the level
+    # boundaries (96.9% test accuracy); a wider net without dropout and a cosine-decayed rate
+    # resolves them (see docs/neural_training_architecture.md).
     defaults = {
-        "hidden_units": (64, 32, 16),
-        "dropout": 0.3,
-        "learning_rate": 1e-3,
+        "hidden_units": (128, 64, 32),
+        "dropout": 0.0,
+        "learning_rate": 2e-3,
+        "lr_schedule": "cosine",
         "batch_size": 256,
         "epochs": 60,
-        "patience": 8,
+        "patience": 10,
     }
 
     def targets(self) -> list[Target]:
@@ -87,8 +90,7 @@ class CompressionModel(KerasDwcpModel):
         probabilities = layers.Dense(N_LEVELS, activation="softmax", name="probabilities")(h)
         model = keras.Model(raw, probabilities, name="compression_policy")
         model.compile(
-            optimizer=keras.optimizers.Adam(self.hp["learning_rate"]),
-            loss="sparse_categorical_crossentropy",
+            optimizer=self.optimizer(len(x_train)), loss="sparse_categorical_crossentropy"
         )
         return model
 

@@ -30,6 +30,20 @@ class KerasDwcpModel(DwcpModel):
     def hyperparameters(self) -> dict[str, Any]:
         return {**self.hp, "seq_len": self.seq_len, "seed": self.settings.seed}
 
+    def optimizer(self, n_train: int):
+        """Adam at `learning_rate`, cosine-decayed over the epoch budget when `lr_schedule` says.
+
+        The schedule is a function of the optimizer's step counter, which the checkpoint saves,
+        so a resumed run continues on the same curve.
+        """
+        import keras
+
+        rate = self.hp["learning_rate"]
+        if self.hp.get("lr_schedule") == "cosine":
+            steps = self.hp["epochs"] * -(-n_train // self.hp["batch_size"])
+            rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=steps, alpha=0.05)
+        return keras.optimizers.Adam(rate)
+
     def fit_network(
         self,
         build: Callable[[], Any],

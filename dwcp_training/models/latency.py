@@ -54,9 +54,9 @@ class LatencyModel(KerasDwcpModel):
         "units": (64, 32),
         "learning_rate": 1e-3,
         "batch_size": 256,
-        "epochs": 25,
-        "patience": 4,
-        "max_train_windows": 6000,
+        "epochs": 20,
+        "patience": 3,
+        "max_train_windows": 4000,
         "max_validation_windows": 2000,
     }
 
