@@ -274,6 +274,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="train the models in separate processes (identical results)",
     )
+    p.add_argument(
+        "--checkpoint-uri",
+        default=None,
+        help="also mirror checkpoints to object storage, e.g. gs://bucket/run (each model "
+        "under <uri>/<model>/checkpoints); a rerun on a fresh machine resumes from there",
+    )
     p.set_defaults(handler=_run_train)
 
 
@@ -296,6 +302,7 @@ def _run_train(args: argparse.Namespace, progress: Progress) -> int:
             target_accuracy=args.target_accuracy,
             threads=args.threads,
             verbose=0 if args.quiet else 1,
+            checkpoint_uri=args.checkpoint_uri,
         ),
         parallel=args.parallel,
         export_formats=parse_formats(args.export_format),
@@ -314,8 +321,27 @@ def _run_train(args: argparse.Namespace, progress: Progress) -> int:
 
 # --- entry point ----------------------------------------------------------------------------
 
+
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     from dwcp_training.commands.evaluate import add_parser
+
+    add_parser(sub)
+
+
+def _add_push(sub: argparse._SubParsersAction) -> None:
+    from dwcp_training.commands.push import add_parser
+
+    add_parser(sub)  # push and rollback
+
+
+def _add_pipeline(sub: argparse._SubParsersAction) -> None:
+    from dwcp_training.commands.pipeline import add_parser
+
+    add_parser(sub)
+
+
+def _add_cluster(sub: argparse._SubParsersAction) -> None:
+    from dwcp_training.commands.cluster import add_parser
 
     add_parser(sub)
 
@@ -326,13 +352,16 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_window,
     _add_train,
     _add_evaluate,
+    _add_push,
+    _add_pipeline,
+    _add_cluster,
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dwcp",
-        description="DWCP training pipeline: generate, validate, window (and more to come).",
+        description="DWCP training pipeline: every step of the Kubeflow pipeline, as a command.",
         epilog="Run `dwcp COMMAND --help` for a command's flags and examples.",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")

@@ -7,24 +7,25 @@ label noise. The simulator labels `optimal_compression` with `optimal_level`, an
 step reuses `effective_throughput`, `throughput_gain` and `regret` to say what a chosen level is
 worth against the fixed default level.
 
-The cost model (time to replicate one raw payload of `PAYLOAD_MB` megabytes over a link):
+The cost model (seconds to replicate one raw batch of S = `PAYLOAD_MB` megabytes):
 
-    h   = hde_delta_hit_rate          share of blocks sent as deltas (DELTA_RESIDUAL of their size)
-    R6' = 1 + (R6 - 1) * (1 - DELTA_OVERLAP * h)
-          compressibility left after delta encoding took its share of the redundancy
-          (R6 = hde_compression_ratio, measured at level 6)
-    R(L) = 1 + (R6' - 1) * LEVEL_GAIN[L]           ratio reached by level L
-    wire(L) = S * (h * DELTA_RESIDUAL + (1 - h) / R(L))                   MB on the wire
-    1 / B_eff = 8 / amst_transfer_rate + rtt_s / WINDOW_MB[link_type]     s per MB on the wire
-          (the AMST streams' rate, and one round trip per window of data in flight)
+    h    = hde_delta_hit_rate      share of blocks sent as deltas (DELTA_RESIDUAL of their size)
+    R6'  = 1 + (R6 - 1) * (1 - DELTA_OVERLAP * h)
+           compressibility left once delta encoding took its share of the redundancy
+           (R6 = hde_compression_ratio, measured at level 6)
+    R(L) = 1 + (R6' - 1) * LEVEL_GAIN[L]                         ratio reached by level L
+    wire(L) = S * (h * DELTA_RESIDUAL + (1 - h) / R(L))          MB on the wire
     cpu_share = 1 / (1 + throughput_mbps / CPU_BUSY_MBPS)
-          (packet processing of the live goodput competes with the compressor for the core)
-    cpu(L) = S * (1 - h) / (LEVEL_SPEED_MB_S[L] * cpu_share)                                 s
-    time(L) = wire(L) / B_eff + cpu(L) + HANDSHAKE_RTTS * rtt_s
+           the live goodput's packet processing competes with the compressor for the core
+    cpu(L) = S * (1 - h) / (LEVEL_SPEED_MB_S[L] * cpu_share)
+    time(L) = 8 * wire(L) / amst_transfer_rate + cpu(L) + ROUND_TRIPS[link_type] * rtt_s
 
-Compression ratio gains shrink and CPU cost grows with the level, so time(L) is convex in L and
-the argmin moves smoothly from level 0 (10 Gbit/s datacenter links, CPU-bound) to level 9
-(slow edge links carrying compressible data) as log bandwidth falls.
+`amst_transfer_rate` is the rate AMST's parallel streams sustain on the path; it already carries
+the RTT (each stream's window / RTT) and the cross traffic, so RTT and link type enter only as
+the fixed round trips per batch (open, commit, relays): they set how long a batch takes, and so
+the throughput gain, but not which level wins. Compression ratio gains shrink and CPU cost grows
+with the level, so time(L) is convex in L and the argmin falls smoothly from level 9 on slow
+links carrying compressible data to level 0 on 10 Gbit/s datacenter links.
 """
 
 from __future__ import annotations
@@ -56,16 +57,15 @@ LEVEL_GAIN = np.array([0.0, 0.5, 0.7, 0.82, 0.9, 0.95, 1.0, 1.03, 1.05, 1.06])
 # level owns a band of about a factor 4 in bandwidth: few rows sit near a boundary, which is what
 # lets a learned selector reach the 98 % target at all (docs/simulator.md, "compression").
 LEVEL_SPEED_MB_S = np.array([np.inf, 800.0, 380.0, 170.0, 75.0, 33.0, 15.0, 6.5, 3.0, 1.3])
-# Bytes in flight per round trip, MB, per link type (buffers are tuned per link class).
-WINDOW_MB = np.array([4.0, 8.0, 16.0, 1.0])
+# Round trips per batch that do not depend on the level, per link type: open + commit, plus a
+# session resumption across regions (wan) and a relay hop (edge).
+ROUND_TRIPS = np.array([2.0, 2.0, 3.0, 4.0])
 # Live goodput at which packet processing takes half of the sender core.
 CPU_BUSY_MBPS = 5000.0
 # A delta-encoded block is sent as a residual of this share of its size.
 DELTA_RESIDUAL = 0.08
 # At hit rate 1, delta encoding has already removed this share of the compressor's redundancy.
 DELTA_OVERLAP = 0.5
-# Round trips per batch that do not depend on the level (open + commit).
-HANDSHAKE_RTTS = 2.0
 # Floor on the bandwidth, Mbit/s: a dead link still has a finite (huge) transfer time.
 MIN_RATE_MBPS = 0.01
 
@@ -76,7 +76,9 @@ def _matrix(features: np.ndarray) -> np.ndarray:
     if x.ndim == 1:
         x = x[None, :]
     if x.ndim != 2 or x.shape[1] != len(FEATURES):
-        raise ValueError(f"expected (n, {len(FEATURES)}) features in order {FEATURES}, got {x.shape}")
+        raise ValueError(
+            f"expected (n, {len(FEATURES)}) features in order {FEATURES}, got {x.shape}"
+        )
     return x
 
 
@@ -99,10 +101,10 @@ def transfer_time(levels: np.ndarray | int, features: np.ndarray) -> np.ndarray:
     residual_ratio = 1.0 + (np.maximum(ratio6, 1.0)[col] - 1.0) * (1.0 - DELTA_OVERLAP * hit)
     ratio = 1.0 + (residual_ratio - 1.0) * LEVEL_GAIN[lv_2d]
     wire_mb = PAYLOAD_MB * (hit * DELTA_RESIDUAL + (1.0 - hit) / ratio)
-    s_per_mb = 8.0 / np.maximum(amst, MIN_RATE_MBPS)[col] + rtt_s / WINDOW_MB[link][col]
+    s_per_mb = 8.0 / np.maximum(amst, MIN_RATE_MBPS)[col]
     cpu_share = 1.0 / (1.0 + np.maximum(tput, 0.0)[col] / CPU_BUSY_MBPS)
     cpu_s = PAYLOAD_MB * (1.0 - hit) / (LEVEL_SPEED_MB_S[lv_2d] * cpu_share)
-    total = wire_mb * s_per_mb + cpu_s + HANDSHAKE_RTTS * rtt_s
+    total = wire_mb * s_per_mb + cpu_s + ROUND_TRIPS[link][col] * rtt_s
     return total if lv.ndim == 2 else total[:, 0]
 
 

@@ -114,7 +114,11 @@ def difficulty_rows(train_windows: Any, test_windows: Any) -> list[dict[str, Any
         {
             "model": "latency",
             "baseline": "static threshold on the window max",
-            "metrics": {"accuracy": acc, "threshold_ms": threshold, "positive_share": float(np.mean(test.y))},
+            "metrics": {
+                "accuracy": acc,
+                "threshold_ms": threshold,
+                "positive_share": float(np.mean(test.y)),
+            },
             "target": f"accuracy >= {LATENCY_MIN_ACCURACY}",
             "passes": acc >= LATENCY_MIN_ACCURACY,
         }
@@ -142,7 +146,9 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         result = ", ".join(f"{k} {_fmt(v)}" for k, v in row["metrics"].items())
         verdict = "yes" if row["passes"] else "no"
-        lines.append(f"| {row['model']} | {row['baseline']} | {result} | {row['target']} | {verdict} |")
+        lines.append(
+            f"| {row['model']} | {row['baseline']} | {result} | {row['target']} | {verdict} |"
+        )
     return "\n".join(lines)
 
 

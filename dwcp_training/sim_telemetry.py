@@ -42,13 +42,17 @@ SLO_ERROR_BUDGET = 0.001  # a 99.9 % SLO: burn rate = (1 - slo_compliance) / 0.0
 ROUND_AMPLITUDE = (0.15, 0.21)  # log-amplitude of the periodic replication load, per link
 DEMAND_AR_SIGMA, DEMAND_AR_TAU_S = 0.04, 1200.0
 THROUGHPUT_NOISE = 0.012  # measurement noise, relative (lognormal sigma)
-CONGESTION_PER_LINK_HOUR = 1.0 / 16.0
+CONGESTION_PER_LINK_HOUR = 1.0 / 8.0
+# Cross traffic: relative diurnal swing of each link's base share, and slow AR noise (absolute).
+CROSS_DIURNAL, CROSS_AR = 0.15, 0.02
 # Loss added at full saturation, per link type: datacenter fabrics mark (ECN) instead of
 # dropping, long thin paths drop.
 CONGESTION_LOSS = np.array([0.0003, 0.001, 0.002, 0.003])
-# Compressibility and delta-hit-rate drift (stationary sigma of their log / logit).
-RATIO_DRIFT = 0.12
-HIT_DRIFT = 0.3
+# Compressibility and delta hit rate vary with the mix of objects each interval replicates:
+# sigma of log(ratio - 1) / logit(hit) around the link's workload, 10-minute correlation. Fast
+# mixing means the training range already covers every link's range (no drift into the test).
+RATIO_DRIFT, RATIO_TAU_S = 0.12, 600.0
+HIT_DRIFT, HIT_TAU_S = 0.3, 600.0
 # Consensus latency episodes: (low, high) level multiplier over severity, spikiness sigma.
 EPISODE_SHAPE = {
     "leader_election": (5.0, 10.0, 0.5),
@@ -103,45 +107,53 @@ class IncidentEffects:
     slo_miss_add: np.ndarray
 
 
-def incident_effects(inc: EventArrays, rng: np.random.Generator, interval_s: int) -> IncidentEffects:
+def incident_effects(
+    inc: EventArrays, rng: np.random.Generator, interval_s: int
+) -> IncidentEffects:
     """Each incident type moves a DIFFERENT subset of the reliability features, strongly from
     its first row (docs/simulator.md, "reliability"):
 
-    - crash: the node is down most of the interval (uptime 3-55 %), replication ops fail;
-    - network_failure: heavy loss (5-20 %), retransmissions, RTT x2-5 (rerouting);
-    - disk_full: replication writes fail (failure rate 15-50 %), requests error out (burn);
-    - memory_leak: GC pauses delay replies: RTT + 10-50 ms, spurious retransmissions, latency
-      SLO misses (burn 50-250), all growing as the heap fills.
+    - crash: the node restarts over and over (uptime 50-57 %), replication ops fail (40-60 %);
+    - network_failure: heavy loss (11-15 % true, 9-26 % measured), retransmissions, RTT x3-4;
+    - disk_full: replication writes fail (failure rate 27-45 %), requests error out (burn ~50);
+    - memory_leak: GC stalls delay heartbeats (RTT + 190-500 ms), spurious retransmissions,
+      latency SLO misses (burn 150-400), all doubling as the heap fills.
     Everything else stays at its normal level, so no single feature sees every incident.
+    Severity scales the effects only by +-15 % (`strength`): an incident is never mild, and a
+    threshold calibrated on the few incidents of the validation split carries over to the test
+    file.
     """
     shape = inc.index.shape
-    sev, grow = inc.severity, inc.progress
+    strength = np.where(inc.index >= 0, 0.75 + 0.5 * inc.severity, 0.0)  # 0.95-1.25
+    grow = inc.progress
     crash = inc.of("crash", INCIDENT_TYPES)
     net = inc.of("network_failure", INCIDENT_TYPES)
     disk = inc.of("disk_full", INCIDENT_TYPES)
     leak = inc.of("memory_leak", INCIDENT_TYPES)
     zeros = np.zeros(shape)
 
-    down = np.clip(0.45 + 0.45 * sev + 0.02 * rng.standard_normal(shape), 0.3, 0.97)
-    drift = np.exp(0.15 * ar1(rng, shape, float(np.exp(-interval_s / 600.0))))
+    down = np.clip(0.25 + 0.2 * strength + 0.01 * rng.standard_normal(shape), 0.1, 0.9)
+    drift = np.exp(0.1 * ar1(rng, shape, float(np.exp(-interval_s / 600.0))))
     crash_fail = np.minimum((0.25 + 0.5 * down) * lognormal_noise(rng, shape, 0.1), 0.99)
-    disk_fail = (0.15 + 0.35 * sev) * lognormal_noise(rng, shape, 0.15)
-    leak_miss = (0.05 + 0.05 * sev) * (1 + 1.5 * grow) * lognormal_noise(rng, shape, 0.15)
+    disk_fail = 0.3 * strength * lognormal_noise(rng, shape, 0.1)
+    leak_miss = 0.15 * strength * (1 + grow) * lognormal_noise(rng, shape, 0.1)
     return IncidentEffects(
-        rtt_mult=np.where(net, 2.0 + 3.0 * sev, 1.0),
-        rtt_add_ms=np.where(leak, (10.0 + 40.0 * sev) * (1 + 1.5 * grow), 0.0),
-        loss_add=np.where(net, (0.05 + 0.15 * sev) * drift, 0.0),
+        rtt_mult=np.where(net, 1.0 + 2.5 * strength, 1.0),
+        rtt_add_ms=np.where(leak, 200.0 * strength * (1 + grow), 0.0),
+        loss_add=np.where(net, 0.12 * strength * drift, 0.0),
         uptime=np.where(crash, 100.0 * (1 - down), 100.0),
-        spurious_retx=np.where(leak, (0.003 + 0.01 * sev) * (1 + grow), 0.0),
+        spurious_retx=np.where(leak, 0.008 * strength * (1 + grow), 0.0),
         fail_add=np.where(crash, crash_fail, zeros)
         + np.where(disk, disk_fail, zeros)
-        + np.where(leak, (0.0002 + 0.0005 * sev) * (1 + grow), zeros),
-        error_add=np.where(crash, 0.001 * down, zeros) + np.where(disk, 0.02 + 0.05 * sev, zeros),
+        + np.where(leak, 0.0005 * strength * (1 + grow), zeros),
+        error_add=np.where(crash, 0.001 * down, zeros) + np.where(disk, 0.05 * strength, zeros),
         slo_miss_add=np.where(leak, leak_miss, zeros),
     )
 
 
-def _streams(seed_seq: np.random.SeedSequence, names: tuple[str, ...]) -> dict[str, np.random.Generator]:
+def _streams(
+    seed_seq: np.random.SeedSequence, names: tuple[str, ...]
+) -> dict[str, np.random.Generator]:
     """One generator per subsystem: tuning one process leaves the other processes' draws alone."""
     children = seed_seq.spawn(len(names))
     return {n: np.random.default_rng(s) for n, s in zip(names, children, strict=True)}
@@ -152,7 +164,9 @@ def _phi(interval_s: int, tau_s: float) -> float:
     return float(np.exp(-interval_s / tau_s))
 
 
-def _congestion(rng: np.random.Generator, n_steps: int, n_links: int, interval_s: int) -> np.ndarray:
+def _congestion(
+    rng: np.random.Generator, n_steps: int, n_links: int, interval_s: int
+) -> np.ndarray:
     """Extra cross-traffic utilization from rare congestion episodes that ramp up and down."""
     out = np.zeros((n_steps, n_links))
     t = np.arange(n_steps, dtype=np.float64)
@@ -163,7 +177,7 @@ def _congestion(rng: np.random.Generator, n_steps: int, n_links: int, interval_s
             start = rng.uniform(0, n_steps)
             length = rng.uniform(20, 80) * per_minute
             ramp = rng.uniform(8, 15) * per_minute
-            out[:, link] += rng.uniform(0.3, 0.55) * smooth_bump(t, start, start + length, ramp)
+            out[:, link] += rng.uniform(0.2, 0.45) * smooth_bump(t, start, start + length, ramp)
     return out
 
 
@@ -174,10 +188,10 @@ def _compression_inputs(
     n_links = shape[1]
     ratio_mean = 1.0 + log_uniform(rng, 0.3, 5.0, n_links)
     hit_mean = rng.uniform(0.05, 0.85, n_links)
-    drift = np.exp(RATIO_DRIFT * ar1(rng, shape, _phi(interval_s, 6 * 3600.0)))
+    drift = np.exp(RATIO_DRIFT * ar1(rng, shape, _phi(interval_s, RATIO_TAU_S)))
     ratio6 = np.maximum((1.0 + (ratio_mean - 1) * drift) * lognormal_noise(rng, shape, 0.01), 1.0)
     logit = np.log(hit_mean / (1 - hit_mean))
-    logit = logit + HIT_DRIFT * ar1(rng, shape, _phi(interval_s, 4 * 3600.0))
+    logit = logit + HIT_DRIFT * ar1(rng, shape, _phi(interval_s, HIT_TAU_S))
     return ratio6, 1.0 / (1.0 + np.exp(-logit))
 
 
@@ -243,8 +257,9 @@ def simulate_telemetry(
 
     # --- offered load and free capacity ----------------------------------------------------------
     r = rng["traffic"]
-    cross = cross_base * (1 + 0.35 * day) + 0.04 * ar1(r, shape, _phi(interval_s, 3000.0))
-    cross = np.clip(cross + _congestion(r, n_steps, n_links, interval_s), 0.02, 0.93)
+    cross_noise = CROSS_AR * ar1(r, shape, _phi(interval_s, 3000.0))
+    cross = cross_base * (1 + CROSS_DIURNAL * day) + cross_noise
+    cross = np.clip(cross + _congestion(r, n_steps, n_links, interval_s), 0.02, 0.88)
     wave = np.sin(2 * np.pi * t / topo.period[None, :] + round_phase)
     demand_noise = DEMAND_AR_SIGMA * ar1(r, shape, _phi(interval_s, DEMAND_AR_TAU_S))
     demand = demand_base * cap * (1 + 0.25 * day) * np.exp(round_amp * wave + demand_noise)
@@ -256,26 +271,29 @@ def simulate_telemetry(
     n = rng["noise"]
     rho = np.clip(cross + smooth_min(demand, free) / cap, 0.0, RHO_MAX)
     queue_ms = topo.queue_unit_ms * rho / (1 - rho)
-    rtt_true = topo.base_rtt_ms * fx.rtt_mult + queue_ms + fx.rtt_add_ms
+    # The transport's window/RTT limit sees the network RTT; the exported rtt_ms is DWCP's
+    # heartbeat round trip, which also holds the peers' processing stalls (GC pauses).
+    rtt_net = topo.base_rtt_ms * fx.rtt_mult + queue_ms
+    rtt_app = rtt_net + fx.rtt_add_ms
     saturation = np.clip((rho - 0.75) / 0.22, 0.0, 1.0)
     loss_true = loss_base + CONGESTION_LOSS[topo.link_type] * saturation**3 + fx.loss_add
-    loss_factor = 1.0 / (1.0 + 12.0 * loss_true)  # retransmissions and back-off
-    window_mbps = streams * CWND_MAX_SEGMENTS * MSS_BYTES * 8 / (rtt_true / 1000) / 1e6
+    loss_factor = 1.0 / (1.0 + 6.0 * loss_true)  # retransmissions and back-off
+    window_mbps = streams * CWND_MAX_SEGMENTS * MSS_BYTES * 8 / (rtt_net / 1000) / 1e6
     up = fx.uptime / 100.0
     goodput = smooth_min(demand, free, window_mbps) * loss_factor * up
-    amst_rate = smooth_min(free, window_mbps) * loss_factor * up
+    amst_rate = smooth_min(free, window_mbps) * loss_factor  # measured while the streams run
 
     jitter = 0.04 * topo.base_rtt_ms + 0.35 * queue_ms
     jitter = jitter + 0.3 * (fx.rtt_mult - 1) * topo.base_rtt_ms + 0.2 * fx.rtt_add_ms
     jitter = jitter * lognormal_noise(n, shape, 0.15)
-    p50 = (rtt_true / 2 + proc_ms) * lognormal_noise(n, shape, 0.03)
+    p50 = (rtt_app / 2 + proc_ms) * lognormal_noise(n, shape, 0.03)
     p99_extra = 2.5 * jitter + 0.5 * queue_ms + 2.0 * fx.rtt_add_ms
     packet_loss = np.clip(loss_true * lognormal_noise(n, shape, 0.25), 0.0, 1.0)
-    cwnd = goodput * 1e6 / 8 * (rtt_true / 1000) / MSS_BYTES / streams
+    cwnd = goodput * 1e6 / 8 * (rtt_net / 1000) / MSS_BYTES / streams
     queue_depth = 40.0 * rho / (1 - rho) * lognormal_noise(n, shape, 0.2)
     net = {
         "throughput_mbps": goodput * lognormal_noise(n, shape, THROUGHPUT_NOISE),
-        "rtt_ms": rtt_true * lognormal_noise(n, shape, 0.02),
+        "rtt_ms": rtt_app * lognormal_noise(n, shape, 0.02),
         "jitter_ms": jitter,
         "p50_latency_ms": p50,
         "p99_latency_ms": p50 + p99_extra * lognormal_noise(n, shape, 0.1),

@@ -54,7 +54,7 @@ TEST_FILE = "dwcp_test"
 INCIDENTS_FILE = "labeled_incidents.json"
 
 # Incident and episode rates: ~4 % anomalous rows, ~8 % of time in a latency episode.
-INCIDENTS_PER_NODE_HOUR = 0.09
+INCIDENTS_PER_NODE_HOUR = 0.2
 EPISODES_PER_GROUP_HOUR = 0.27
 
 # Decimals written per column. The oracle labels the ROUNDED compression inputs, so reading the
@@ -67,8 +67,6 @@ DECIMALS: dict[str, int] = {
     "stream_utilization": 4, "error_budget_burn_rate": 4, "slo_compliance": 8,
     "failure_rate": 7, "consensus_latency_ms": 4,
 }  # fmt: skip
-INT_COLUMNS = ("retransmits", "queue_depth", "bytes_tx", "bytes_rx", "compression_level",
-               "amst_streams", "optimal_compression", "is_anomaly", "is_high_latency")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -86,29 +84,28 @@ class GeneratedData:
 
 @dataclass
 class Simulation:
-    """An in-memory simulation: the telemetry frame (both ranges), its ground truth, and where
-    the test range starts (`test_start_epoch`)."""
+    """An in-memory simulation: the telemetry of both ranges (training first, then test, sorted
+    by time then link), the events behind its labels, and hidden ground truth for tests."""
 
     frame: pd.DataFrame
     topology: Topology
     incidents: list[Event]
     episodes: list[Event]
-    epoch: np.ndarray
+    epoch: np.ndarray  # (T,) time grid of both ranges
     n_train_steps: int
     truth: dict[str, np.ndarray] = field(repr=False)  # (T, L) hidden state, e.g. utilization
 
     @property
     def test_start_epoch(self) -> int:
-        return int(self.epoch[self.n_train_steps]) if self.n_train_steps < len(self.epoch) else -1
+        return int(self.epoch[self.n_train_steps])
 
     def split(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(training range, test range) frames."""
-        is_test = self.frame["epoch_time"].to_numpy() >= self.test_start_epoch
-        if self.test_start_epoch < 0:
-            is_test = np.zeros(len(self.frame), dtype=bool)
-        train = self.frame.loc[~is_test].reset_index(drop=True)
-        test = self.frame.loc[is_test].reset_index(drop=True)
-        return train, test
+        cut = self.n_train_steps * self.topology.n_links  # rows are (time, link) ordered
+        return (
+            self.frame.iloc[:cut].reset_index(drop=True),
+            self.frame.iloc[cut:].reset_index(drop=True),
+        )
 
 
 def _steps(hours: float, interval_s: int, what: str) -> int:
@@ -137,16 +134,23 @@ def simulate(
     n_steps = n_train + n_test
     epoch = START_EPOCH + np.arange(n_steps, dtype=np.int64) * interval_s
 
-    root = np.random.SeedSequence(seed)
-    topo_seq, events_seq, telemetry_seq = root.spawn(3)
+    # One independent stream per subsystem, so retuning one leaves the others' draws alone.
+    topo_seq, incident_seq, episode_seq, telemetry_seq = np.random.SeedSequence(seed).spawn(4)
     topo = build_topology(links, np.random.default_rng(topo_seq))
-    ev_rng = np.random.default_rng(events_seq)
     ranges = [(0, n_train), (n_train, n_steps)]
     incidents = schedule_incidents(
-        ev_rng, len(topo.nodes), ranges, interval_s, INCIDENTS_PER_NODE_HOUR
+        np.random.default_rng(incident_seq),
+        len(topo.nodes),
+        ranges,
+        interval_s,
+        INCIDENTS_PER_NODE_HOUR,
     )
     episodes = schedule_episodes(
-        ev_rng, len(topo.groups), ranges, interval_s, EPISODES_PER_GROUP_HOUR
+        np.random.default_rng(episode_seq),
+        len(topo.groups),
+        ranges,
+        interval_s,
+        EPISODES_PER_GROUP_HOUR,
     )
     cols = simulate_telemetry(topo, epoch, interval_s, incidents, episodes, telemetry_seq)
     frame = _frame(topo, epoch, interval_s, cols)
@@ -191,16 +195,9 @@ def _frame(
         "is_anomaly": cols["is_anomaly"],
         "is_high_latency": cols["is_high_latency"],
     }
+    link_type = np.broadcast_to(topo.link_type, (n_steps, n_links)).astype(np.float64)
     features = np.stack(
-        [
-            v["throughput_mbps"],
-            v["rtt_ms"],
-            np.broadcast_to(topo.link_type, (n_steps, n_links)).astype(np.float64),
-            v["hde_compression_ratio"],
-            v["hde_delta_hit_rate"],
-            v["amst_transfer_rate"],
-        ],
-        axis=-1,
+        [link_type if name == "link_type" else v[name] for name in oracle.FEATURES], axis=-1
     ).reshape(-1, len(oracle.FEATURES))
     ints["optimal_compression"] = oracle.optimal_level(features).reshape(n_steps, n_links)
 
@@ -256,7 +253,7 @@ def _events_json(sim: Simulation, interval_s: int, train_name: str, test_name: s
         {
             "node_id": topo.nodes[ev.owner],
             "type": ev.type,
-            "links": [str(p) for p in topo.peer_id[topo.links_of_node(ev.owner)]],
+            "peer_ids": [str(p) for p in topo.peer_id[topo.links_of_node(ev.owner)]],
             **times(ev),
         }
         for ev in sim.incidents

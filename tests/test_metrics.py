@@ -137,11 +137,7 @@ def test_ranking_matches_sklearn(data: tuple[list[int], list[float]]) -> None:
 
 @needs_sklearn
 @settings(max_examples=100, deadline=None)
-@given(
-    st.lists(
-        st.tuples(st.integers(0, 1), st.integers(0, 1)), min_size=1, max_size=50
-    )
-)
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 1)), min_size=1, max_size=50))
 def test_binary_metrics_match_sklearn(pairs: list[tuple[int, int]]) -> None:
     y, p = np.array(pairs).T
     assert metrics.accuracy(y, p) == pytest.approx(skm.accuracy_score(y, p))

@@ -34,7 +34,7 @@ def random_features() -> np.ndarray:
 def test_feature_order_is_the_go_contract() -> None:
     from dwcp_training.window import FEATURES
 
-    assert oracle.FEATURES == tuple(FEATURES["compression"])
+    assert tuple(FEATURES["compression"]) == oracle.FEATURES
     assert oracle.DEFAULT_LEVEL == 6
 
 

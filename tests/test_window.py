@@ -13,9 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dwcp_training.models import MODEL_INPUTS
-from dwcp_training.window import FEATURES
 from dwcp_training.schema import load_schema
-from dwcp_training.window import load_windows, window_frame, write_windows
+from dwcp_training.window import FEATURES, load_windows, window_frame, write_windows
 
 SCHEMA = load_schema()
 SEQ = SCHEMA.sequence_length
@@ -70,7 +69,8 @@ def test_bandwidth_target_is_exactly_the_next_step_of_the_same_link_and_split(le
         codes = x[:, :, tp].astype(np.int64)
         # consecutive positions of a single link ...
         assert (np.diff(codes, axis=1) == 1).all()
-        assert (codes // 1000 == arrays.link[:, None]).all()
+        peers = np.array([int(p.split("-")[1]) for p in ws.meta["links"]["peer_id"]])
+        assert (codes // 1000 == peers[arrays.link][:, None]).all()
         # ... and the target is the very next row.
         np.testing.assert_array_equal(arrays.y.astype(np.int64), codes[:, -1] + 1)
 

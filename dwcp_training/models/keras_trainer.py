@@ -132,6 +132,8 @@ def fit_resumable(
     """
     import keras
 
+    import dwcp_training.models.keras_layers  # noqa: F401 - registers the custom layers for loading
+
     started = time.perf_counter()
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     state = _read_state(checkpoint_dir, fingerprint)

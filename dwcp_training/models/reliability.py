@@ -50,9 +50,7 @@ LOG_FEATURES = (
 class ReliabilityModel(DwcpModel):
     inputs = INPUTS
     title = "Node reliability detector (Isolation Forest)"
-    architecture = (
-        "log1p + standardize -> IsolationForest (unsupervised); threshold from validation"
-    )
+    architecture = "log1p + standardize -> IsolationForest (unsupervised); threshold from labels"
     outputs = ("is_anomaly", "anomaly_score")
     output_meaning = {
         "is_anomaly": "true when anomaly_score >= threshold",
