@@ -15,6 +15,20 @@ from dwcp_training.atomic import write_json, write_text
 from dwcp_training.progress import format_table
 
 LOWER_IS_BETTER = {"mape", "mae", "rmse", "regret"}
+#: The per-model report fields MODEL_SPECS.md asks for (reports carry more).
+MODEL_REPORT_FIELDS = (
+    "model_name",
+    "version",
+    "training_date",
+    "target_metrics",
+    "achieved_metrics",
+    "test_set_size",
+    "training_time_seconds",
+    "model_size_mb",
+    "success",
+    "hyperparameters",
+    "deployment_ready",
+)
 
 
 def _utc_now() -> str:

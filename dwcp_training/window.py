@@ -177,6 +177,14 @@ def _numeric_matrix(
     return out, filled
 
 
+def _values_present(series: pd.Series) -> list[str]:
+    """Distinct non-missing values of a column, sorted (from the codes when categorical)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes = np.unique(series.cat.codes.to_numpy())
+        return sorted(str(v) for v in series.cat.categories[codes[codes >= 0]])
+    return sorted(str(v) for v in pd.unique(series.dropna()))
+
+
 def _window_starts(segment: np.ndarray, length: int) -> np.ndarray:
     """Start rows of every window of `length` rows that stays inside one segment."""
     if len(segment) < length:
@@ -327,11 +335,7 @@ def window_frame(
     categorical = {c.name: list(c.values or ()) for c in schema.columns if c.type == "category"}
     # Which categorical values the windows actually contain: the evaluation refuses a test file
     # with values the models never saw in training.
-    seen = {
-        name: sorted(pd.unique(frame[name].dropna().astype(str)).tolist())
-        for name in categorical
-        if name in frame.columns
-    }
+    seen = {name: _values_present(frame[name]) for name in categorical if name in frame.columns}
     meta = {
         "schema": {"name": schema.name, "version": schema.version},
         "source_sha256": source_sha256,

@@ -28,6 +28,7 @@ from dwcp_training.errors import DataError
 from dwcp_training.eval_scoring import FrameRows, ScoringInput, score
 from dwcp_training.evaluate import EvaluationThresholds, evaluate
 from dwcp_training.models import TrainSettings, model_class
+from dwcp_training.reports import MODEL_REPORT_FIELDS
 from dwcp_training.schema import load_schema
 from dwcp_training.validate import ValidationFailed, require_valid
 from dwcp_training.window import load_windows, window_frame, write_windows
@@ -429,19 +430,7 @@ def test_writes_every_report_and_a_blessing_file_per_model(evaluated, checkpoint
         assert blessing["reasons"] and blessing["checks"] and blessing["evaluated_at"]
         assert {"metric", "op", "value", "achieved", "met"} <= set(blessing["checks"][0])
         model = master["models"][name]
-        for key in (
-            "model_name",
-            "version",
-            "training_date",
-            "target_metrics",
-            "achieved_metrics",
-            "test_set_size",
-            "training_time_seconds",
-            "model_size_mb",
-            "success",
-            "hyperparameters",
-            "deployment_ready",
-        ):
+        for key in MODEL_REPORT_FIELDS:
             assert key in model, (name, key)
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from dwcp_training.models import REGISTRY, TrainSettings
 from dwcp_training.models.onnx_export import run_onnx
+from dwcp_training.reports import MODEL_REPORT_FIELDS
 from dwcp_training.train import TrainRequest, train
 from dwcp_training.window import load_windows
 
@@ -70,19 +71,7 @@ def test_every_model_writes_native_onnx_contract_and_reports(trained):
     for name in ALL:
         d = out / name
         report = json.loads((d / "report.json").read_text())
-        for key in (
-            "model_name",
-            "version",
-            "training_date",
-            "target_metrics",
-            "achieved_metrics",
-            "test_set_size",
-            "training_time_seconds",
-            "model_size_mb",
-            "success",
-            "hyperparameters",
-            "deployment_ready",
-        ):
+        for key in MODEL_REPORT_FIELDS:
             assert key in report, key
         assert (d / report["artifacts"]["native"]).is_file()
         assert (d / f"{name}.onnx").is_file()
