@@ -8,12 +8,13 @@ STAMP  := $(VENV)/.installed
 DATA   ?= data
 OUT    ?= artifacts
 
-.PHONY: run readme test lint format venv clean help
+.PHONY: run readme bench test lint format venv clean help
 
 help:
 	@echo "make run    - the whole pipeline under kfp.local on reference data (generated if missing)"
 	@echo "make readme - retrain on the default data and regenerate README's result tables"
 	@echo "make test   - lint and run the whole test suite"
+	@echo "make bench  - measure inference, batch throughput, windowing, validation, sizes"
 	@echo "make lint   - ruff check + format check"
 	@echo "make format - ruff format"
 	@echo "make clean  - remove generated data and artifacts (keeps the venv)"
@@ -44,6 +45,10 @@ readme: $(STAMP)
 	mkdir -p docs/results
 	cp $(OUT)/readme_run/training_report.json docs/results/training_report.json
 	$(BIN)/python -m dwcp_training.readme_tables docs/results/training_report.json $(OUT)/readme_data README.md
+
+# Benchmarks: generates data, trains a run, measures, writes bench/RESULTS.md (several minutes).
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
