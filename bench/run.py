@@ -60,14 +60,9 @@ class Latency:
 
 def machine() -> dict[str, str]:
     """CPU model (from /proc/cpuinfo), core count and library versions."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from dwcp_training.readme_tables import cpu_model
+
+    cpu = cpu_model(default=platform.processor() or platform.machine())
     info = {
         "cpu": cpu,
         "cores": str(os.cpu_count()),

@@ -32,15 +32,10 @@ from __future__ import annotations
 
 import numpy as np
 
-# Order of the six inputs, as the Go side sends them (MODEL_SPECS.md, model 2).
-FEATURES: tuple[str, ...] = (
-    "throughput_mbps",
-    "rtt_ms",
-    "link_type",
-    "hde_compression_ratio",
-    "hde_delta_hit_rate",
-    "amst_transfer_rate",
-)
+from dwcp_training.models.compression import INPUTS
+
+# Order of the six inputs, as the Go side sends them: the compression model's contract.
+FEATURES: tuple[str, ...] = INPUTS.features
 LINK_TYPES: tuple[str, ...] = ("dc", "metro", "wan", "edge")  # schema order = encoded index
 LEVELS = np.arange(10)
 

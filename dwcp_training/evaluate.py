@@ -44,6 +44,7 @@ from dwcp_training.errors import ConfigError, DataError
 from dwcp_training.eval_scoring import FrameRows, ModelEvaluation, ScoringInput, score
 from dwcp_training.models import MODEL_INPUTS, REGISTRY, TrainSettings, model_class
 from dwcp_training.schema import Schema, load_schema
+from dwcp_training.train import parse_models
 from dwcp_training.window import WindowSet, load_windows, window_frame
 
 __all__ = ["DEFAULT_THRESHOLDS", "EvaluationThresholds", "evaluate"]
@@ -108,12 +109,7 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
 def _chosen_models(checkpoints_dir: Path, models: list[str] | None) -> list[str]:
     """The requested models, or every registered model the training run exported to ONNX."""
     if models is not None:
-        for name in models:
-            try:
-                model_class(name)
-            except ValueError as exc:
-                raise ConfigError(str(exc)) from None
-        return list(dict.fromkeys(models))
+        return parse_models(models) if models else []
     found = [n for n in REGISTRY if (checkpoints_dir / n / f"{n}.onnx").is_file()]
     if not found:
         raise ConfigError(

@@ -40,20 +40,23 @@ def update_sections(readme: Path, sections: dict[str, str]) -> None:
     write_text(readme, text)
 
 
+def cpu_model(default: str = "unknown CPU") -> str:
+    """The CPU's model name from /proc/cpuinfo (README and bench name their machine with it)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return default
+
+
 def machine_line() -> str:
     """Which machine measured the numbers (absolute times mean nothing without it)."""
     import os
     import platform
 
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, {platform.system()} {platform.machine()}"
+    return f"{os.cpu_count()} cores, {cpu_model()}, {platform.system()} {platform.machine()}"
 
 
 def render_sections(training_report: dict, data_dir: Path) -> dict[str, str]:
