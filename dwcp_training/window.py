@@ -1,15 +1,23 @@
 """The window step: per-link temporal split and model-ready arrays for the four models.
 
 Why it looks the way it does:
-- Rows are put in (link, time) order once; every split segment (one link's train, validation or
-  test part) is then a contiguous run of rows, so "no window crosses a link or a split boundary"
-  is one vectorized comparison of segment ids at the two ends of each window.
-- Sequence windows are strided views (`sliding_window_view`) over that one sorted feature
-  matrix: nothing is copied until a consumer asks for `X`, and `write_windows` copies in chunks
-  straight into memory-mapped `.npy` files, so peak memory stays near the input's size.
+- Rows are put in (split, link, time) order once. Every split is then one contiguous block of
+  rows and every segment (one link's train, validation or test part) a contiguous run inside
+  it, so "no window crosses a link or a split boundary" is a matter of which start positions
+  each segment offers.
+- Each model keeps ONE float32 feature matrix in that order. A row model's samples of a split
+  are a slice of it; a sequence model's windows are strided views (`sliding_window_view`) over
+  the split's block, copied only when a consumer asks for `X`.
+- On disk (layout version `FORMAT_VERSION`) nothing overlapping is materialized: the row order
+  (input row and link of every ordered row, rows per split and link) once, and per model its
+  feature matrix and target column. `load_windows` memory-maps the matrices and derives the
+  samples with the same function `window_frame` uses, so a consumer sees the very same `X`, y,
+  link and row, bit for bit, from a fraction of the bytes.
 - Arrays hold RAW units (categoricals as their index in the schema's value list). The Go side
   sends raw features, so normalization lives inside each model; the scaler statistics fitted on
-  the train split travel in the metadata for the models to embed.
+  the train split travel in the metadata for the models to embed. They are computed per column
+  but reproduce numpy's reductions over the (train rows x features) matrix exactly, so they do
+  not depend on how the columns are laid out here.
 """
 
 from __future__ import annotations
@@ -41,19 +49,26 @@ __all__ = [
 ]
 
 METADATA_FILE = "metadata.json"
+#: Version of the on-disk layout `write_windows` writes and `load_windows` reads. Version 1 (no
+#: `format_version` key) stored every overlapping window materialized; 2 stores the row order
+#: once and one feature matrix and target column per model.
+FORMAT_VERSION = 2
 #: Feature order per model (the Go contract's order), re-exported for convenience.
 FEATURES: dict[str, tuple[str, ...]] = {name: m.features for name, m in MODEL_INPUTS.items()}
 WRITE_CHUNK_ROWS = 65_536
+#: The scaler statistics per feature, in the order `_matrix_stats` and `_vector_stats` give them.
+STAT_NAMES = ("mean", "std", "min", "max")
 
 
 @dataclass
 class ModelArrays:
     """Samples of one model in one split.
 
-    `X` is materialized on first access (a gather from the strided view) unless the arrays were
-    loaded from disk, where it is a read-only memory map. `link` is the link index of each sample
-    (into the metadata's link list) and `row` the input-file row (0-based data row) of the
-    sample's last input step, so every sample can be traced back to the telemetry.
+    `X` of a row model is the split's block of the model's feature matrix (a read-only memory
+    map when loaded from disk); `X` of a sequence model is gathered on first access from a
+    strided view over that block. `link` is the link index of each sample (into the metadata's
+    link list) and `row` the input-file row (0-based data row) of the sample's last input step,
+    so every sample can be traced back to the telemetry.
     """
 
     y: np.ndarray
@@ -95,6 +110,11 @@ class WindowSet:
 
     arrays: dict[str, dict[str, ModelArrays]]
     meta: dict[str, Any]
+    # What the arrays are derived from (and what `write_windows` stores): the row order, and per
+    # model its feature matrix (float32) and target column (float64) in that order.
+    _layout: _Layout | None = field(default=None, repr=False)
+    _matrices: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _targets: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
 def _resolve_fractions(fractions: Mapping[str, float] | None, schema: Schema) -> list[float]:
@@ -108,161 +128,217 @@ def _resolve_fractions(fractions: Mapping[str, float] | None, schema: Schema) ->
     return values
 
 
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """`arange(s, s + n)` for every (s, n), concatenated (int64)."""
+    lengths = np.maximum(np.asarray(lengths, dtype=np.int64), 0)
+    total = int(lengths.sum())
+    offsets = np.cumsum(lengths) - lengths
+    shift = np.repeat(np.asarray(starts, dtype=np.int64) - offsets, lengths)
+    return np.arange(total, dtype=np.int64) + shift
+
+
+def _link_codes(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """Link index per row, numbered in sorted key order (what `groupby(sort=True).ngroup()` gives).
+
+    Each key column is factorized with sorted codes and the codes are combined and renumbered
+    densely, which is how pandas groups by several keys, minus the groupby machinery.
+    """
+    codes = np.zeros(len(frame), dtype=np.int64)
+    n_groups = 1
+    for key in keys:
+        key_codes, uniques = pd.factorize(frame[key], sort=True)
+        if (key_codes < 0).any():  # a missing key value: pandas' own rules decide
+            grouped = frame.groupby(keys, sort=True, observed=True).ngroup()
+            return grouped.to_numpy(np.int64)
+        combined = codes * len(uniques) + key_codes
+        possible = n_groups * len(uniques)
+        if possible <= 4 * len(frame) + 65_536:
+            present = np.bincount(combined, minlength=possible) > 0
+            rank = np.cumsum(present) - 1
+            codes, n_groups = rank[combined], int(present.sum())
+        else:
+            uniq, codes = np.unique(combined, return_inverse=True)
+            n_groups = len(uniq)
+    return codes.astype(np.int64, copy=False)
+
+
 def _link_order(frame: pd.DataFrame, schema: Schema) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """Link index per row, the (link, time) sort order, and the link table."""
+    """Link index per row, the (link, time) sort order (stable), and the link table."""
     keys = list(schema.link_key)
-    link_codes = frame.groupby(keys, sort=True, observed=True).ngroup().to_numpy(np.int64)
-    links = (
-        frame[keys]
-        .astype(str)
-        .assign(_code=link_codes)
-        .drop_duplicates("_code")
-        .sort_values("_code")
-        .drop(columns="_code")
-        .reset_index(drop=True)
-    )
+    link_codes = _link_codes(frame, keys)
+    n_links = int(link_codes.max()) + 1 if len(link_codes) else 0
     time = frame[schema.time_column].to_numpy(np.int64)
-    order = np.lexsort((time, link_codes))
+    link_step = np.diff(link_codes)
+    time_rises = time[1:] >= time[:-1]
+    if ((link_step > 0) | ((link_step == 0) & time_rises)).all():
+        order = np.arange(len(frame), dtype=np.int64)  # already in (link, time) order
+    elif time_rises.all():
+        # Time-ordered input (the simulator's): a stable sort by link alone keeps time order
+        # within each link, the same result as the lexsort below; int16 keys sort by radix.
+        small = np.int16 if n_links <= np.iinfo(np.int16).max else np.int64
+        order = np.argsort(link_codes.astype(small), kind="stable").astype(np.int64, copy=False)
+    else:
+        order = np.lexsort((time, link_codes))
+    counts = np.bincount(link_codes, minlength=n_links)
+    first = order[np.cumsum(counts) - counts]
+    links = frame[keys].iloc[first].astype(str).reset_index(drop=True)
     return link_codes, order, links
 
 
-def _split_ids(sorted_links: np.ndarray, n_links: int, fractions: list[float]) -> np.ndarray:
-    """Split id (0 train, 1 validation, 2 test) per sorted row, cut per link by position."""
-    counts = np.bincount(sorted_links, minlength=n_links)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    position = np.arange(len(sorted_links)) - starts[sorted_links]
-    n = counts[sorted_links]
-    cut_train = np.floor(fractions[0] * n + 1e-9).astype(np.int64)
-    cut_val = np.floor((fractions[0] + fractions[1]) * n + 1e-9).astype(np.int64)
-    return (position >= cut_train).astype(np.int8) + (position >= cut_val).astype(np.int8)
-
-
-def _numeric_matrix(
-    frame: pd.DataFrame, columns: list[str], schema: Schema, order: np.ndarray, links: np.ndarray
-) -> tuple[np.ndarray, dict[str, int]]:
-    """Columns as float64 in sorted order, categoricals as schema index, gaps filled per link.
-
-    Missing values (allowed up to the schema's budget) are carried forward within the link, then
-    backward for a leading gap; a link with no value at all in a column is an error, because any
-    fill would be invented data.
-    """
-    out = np.empty((len(order), len(columns)), dtype=np.float64)
-    filled: dict[str, int] = {}
-    for j, name in enumerate(columns):
-        spec = schema.column(name)
-        series = frame[name]
-        if spec.type == "category":
-            cat = pd.Categorical(series, categories=list(spec.values or ()))
-            values = cat.codes.astype(np.float64)
-            values[values < 0] = np.nan
+def _column_values(frame: pd.DataFrame, name: str, schema: Schema) -> np.ndarray:
+    """One column as float64 in input order, categoricals as their schema index, missing NaN."""
+    spec = schema.column(name)
+    series = frame[name]
+    if spec.type == "category":
+        values = list(spec.values or ())
+        dtype = series.dtype
+        if isinstance(dtype, pd.CategoricalDtype) and list(dtype.categories) == values:
+            codes = series.cat.codes.to_numpy()
         else:
-            values = pd.to_numeric(series, errors="coerce").to_numpy(np.float64)
-        values = values[order]
-        missing = np.isnan(values)
-        if missing.any():
-            filled_series = (
-                pd.Series(values).groupby(links, sort=False).transform(lambda s: s.ffill().bfill())
-            )
-            values = filled_series.to_numpy(np.float64)
-            if np.isnan(values).any():
-                bad = np.unique(links[np.isnan(values)])
-                raise DataError(
-                    "<frame>",
-                    f"no value at all for {len(bad)} link(s); cannot window",
-                    column=name,
-                    rule="missing",
-                )
-            filled[name] = int(missing.sum())
-        out[:, j] = values
-    return out, filled
+            codes = pd.Categorical(series, categories=values).codes
+        out = codes.astype(np.float64)
+        out[codes < 0] = np.nan
+        return out
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "fiu":
+        return series.to_numpy(np.float64)
+    return pd.to_numeric(series, errors="coerce").to_numpy(np.float64)
+
+
+def _fill_within_links(values: np.ndarray, links: np.ndarray, name: str) -> np.ndarray:
+    """Carry values forward within each link, then backward for a leading gap.
+
+    `values` and `links` are in (link, time) order. A link with no value at all in a column is
+    an error, because any fill would be invented data.
+    """
+    filled = pd.Series(values).groupby(links, sort=False).transform(lambda s: s.ffill().bfill())
+    out = filled.to_numpy(np.float64)
+    if np.isnan(out).any():
+        bad = np.unique(links[np.isnan(out)])
+        raise DataError(
+            "<frame>",
+            f"no value at all for {len(bad)} link(s); cannot window",
+            column=name,
+            rule="missing",
+        )
+    return out
 
 
 def _values_present(series: pd.Series) -> list[str]:
     """Distinct non-missing values of a column, sorted (from the codes when categorical)."""
     if isinstance(series.dtype, pd.CategoricalDtype):
-        codes = np.unique(series.cat.codes.to_numpy())
-        return sorted(str(v) for v in series.cat.categories[codes[codes >= 0]])
+        codes = series.cat.codes.to_numpy().astype(np.intp)
+        counts = np.bincount(codes + 1, minlength=len(series.cat.categories) + 1)
+        return sorted(str(v) for v in series.cat.categories[np.flatnonzero(counts[1:])])
     return sorted(str(v) for v in pd.unique(series.dropna()))
 
 
-def _window_starts(segment: np.ndarray, length: int) -> np.ndarray:
-    """Start rows of every window of `length` rows that stays inside one segment."""
-    if len(segment) < length:
-        return np.empty(0, dtype=np.int64)
-    return np.flatnonzero(segment[: len(segment) - length + 1] == segment[length - 1 :])
+def _matrix_stats(x: np.ndarray) -> tuple[float, float, float, float]:
+    """mean, std, min, max over axis 0 of a (rows, features) matrix, for one feature alone.
+
+    `x` is that feature's column (contiguous float64). numpy reduces axis 0 of a C-ordered
+    matrix with two or more columns row by row, one running value per column (pairwise
+    summation only applies along the innermost axis), so running accumulations reproduce its
+    results bit for bit without building the matrix. min and max are exact in any order, except
+    which zero wins between 0.0 and -0.0: only then is the running order replayed.
+    """
+    n = len(x)
+    mean = np.add.accumulate(x)[-1] / n
+    dev = np.subtract(x, mean)
+    np.multiply(dev, dev, out=dev)
+    std = np.sqrt(np.add.accumulate(dev)[-1] / n)
+    lo, hi = x.min(), x.max()
+    if lo == 0:
+        lo = np.minimum.accumulate(x)[-1]
+    if hi == 0:
+        hi = np.maximum.accumulate(x)[-1]
+    return float(mean), float(std), float(lo), float(hi)
 
 
-def _scaler_stats(x: np.ndarray, names: tuple[str, ...]) -> dict[str, Any]:
-    flat = x.reshape(-1, x.shape[-1]) if x.ndim > 1 else x.reshape(-1, 1)
-    return {
-        "features": list(names),
-        "mean": [float(v) for v in flat.mean(axis=0)],
-        "std": [float(v) for v in flat.std(axis=0)],
-        "min": [float(v) for v in flat.min(axis=0)],
-        "max": [float(v) for v in flat.max(axis=0)],
-    }
+def _vector_stats(x: np.ndarray) -> tuple[float, float, float, float]:
+    """mean, std, min, max of a one-feature model: numpy's reductions of its (rows, 1) matrix."""
+    flat = x.reshape(-1, 1)
+    return (
+        float(flat.mean(axis=0)[0]),
+        float(flat.std(axis=0)[0]),
+        float(flat.min(axis=0)[0]),
+        float(flat.max(axis=0)[0]),
+    )
 
 
-def _model_arrays(
-    spec: ModelInputs,
-    matrix: np.ndarray,
-    target: np.ndarray,
-    segment: np.ndarray,
-    split: np.ndarray,
-    sorted_links: np.ndarray,
-    sorted_rows: np.ndarray,
-    seq_len: int,
-) -> dict[str, ModelArrays]:
-    """The samples of one model, per split, as lazy gathers over `matrix`."""
-    base = np.ascontiguousarray(matrix, dtype=np.float32)
-    if spec.kind == "row":
-        starts = np.arange(len(base), dtype=np.int64)
-        last = starts
-        y_all = target
-
-        def gather(idx: np.ndarray) -> np.ndarray:
-            return base[idx]
-
-    else:
-        length = seq_len + 1 if spec.kind == "next_step" else seq_len
-        starts = _window_starts(segment, length)
-        last = starts + seq_len - 1
+def _window_gather(
+    block: np.ndarray, seq_len: int, kind: str
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Gather of the windows starting at given rows of `block` (one split of a feature matrix)."""
+    if len(block) >= seq_len:
         # (n_windows, n_features, seq_len) view -> (n_windows, seq_len, n_features) view.
-        if len(base) >= seq_len:
-            view = sliding_window_view(base, seq_len, axis=0).transpose(0, 2, 1)
-        else:  # too short for even one window: an empty view of the right shape
-            view = np.empty((0, seq_len, base.shape[1]), dtype=np.float32)
-        if spec.kind == "next_step":
-            y_all = np.full(len(base), np.nan)
-            if len(base) > seq_len:
-                y_all[: len(base) - seq_len] = target[seq_len:]
-        else:
-            y_all = np.zeros(len(base))
-            if len(base) >= seq_len:
-                y_all[: len(base) - seq_len + 1] = sliding_window_view(target, seq_len).max(-1)
+        view = sliding_window_view(block, seq_len, axis=0).transpose(0, 2, 1)
+    else:  # too short for even one window: an empty view of the right shape
+        view = np.empty((0, seq_len, block.shape[1]), dtype=block.dtype)
+    if kind == "window_any":
+        view = view[:, :, 0]
 
-        if spec.kind == "window_any":
+    def gather(idx: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(view[idx])
 
-            def gather(idx: np.ndarray) -> np.ndarray:
-                return np.ascontiguousarray(view[idx][:, :, 0])
+    return gather
 
-        else:
 
-            def gather(idx: np.ndarray) -> np.ndarray:
-                return np.ascontiguousarray(view[idx])
-
-    y_dtype = np.float32 if spec.kind == "next_step" else np.int64
-    out: dict[str, ModelArrays] = {}
-    for s_id, s_name in enumerate(SPLITS):
-        idx = starts[split[starts] == s_id]
-        out[s_name] = ModelArrays(
-            y=y_all[idx].astype(y_dtype),
-            link=sorted_links[idx].astype(np.int32),
-            row=sorted_rows[last[split[starts] == s_id]].astype(np.int64),
-            _gather=gather,
-            _index=idx,
-        )
+def _window_max(values: np.ndarray, seq_len: int) -> np.ndarray:
+    """max(values[i : i + seq_len]) for every full window start i."""
+    n = len(values) - seq_len + 1
+    if n <= 0:
+        return np.empty(0, dtype=values.dtype)
+    out = values[:n].copy()
+    for k in range(1, seq_len):
+        np.maximum(out, values[k : k + n], out=out)
     return out
+
+
+@dataclass
+class _Layout:
+    """The row order: (split, link, time). Every split is one block, every segment a run."""
+
+    rows: np.ndarray  # input row of each ordered row (int64)
+    links: np.ndarray  # link index of each ordered row (int32)
+    segments: np.ndarray  # (n_splits, n_links) rows per split and link (int64)
+
+    def bounds(self, split: int) -> tuple[int, int]:
+        sizes = self.segments.sum(axis=1)
+        start = int(sizes[:split].sum())
+        return start, start + int(sizes[split])
+
+    def window_starts(self, split: int, length: int) -> np.ndarray:
+        """Starts (relative to the split's block) of the windows of `length` rows that stay
+        inside one segment, by link then time."""
+        lengths = self.segments[split]
+        offsets = np.cumsum(lengths) - lengths
+        return _ranges(offsets, lengths - length + 1)
+
+
+def _layout(
+    link_codes: np.ndarray, order: np.ndarray, n_links: int, cut: list[float]
+) -> tuple[_Layout, np.ndarray | None]:
+    """The layout, and each ordered row's position in `order` (None: the same position).
+
+    Per link, the first `cut[0]` of its rows (by position in time) are train, the next `cut[1]`
+    validation, the rest test.
+    """
+    counts = np.bincount(link_codes, minlength=n_links).astype(np.int64)
+    cut_train = np.floor(cut[0] * counts + 1e-9).astype(np.int64)
+    cut_val = np.floor((cut[0] + cut[1]) * counts + 1e-9).astype(np.int64)
+    n_train = np.clip(cut_train, 0, counts)
+    n_train_val = np.clip(cut_val, n_train, counts)
+    segments = np.stack([n_train, n_train_val - n_train, counts - n_train_val])
+    link_start = np.cumsum(counts) - counts
+    starts = np.concatenate([link_start, link_start + n_train, link_start + n_train_val])
+    perm: np.ndarray | None = _ranges(starts, segments.reshape(-1))
+    if (perm == np.arange(len(perm))).all():
+        perm = None
+    links = np.repeat(
+        np.tile(np.arange(n_links, dtype=np.int32), len(SPLITS)), segments.reshape(-1)
+    )
+    rows = order if perm is None else order[perm]
+    return _Layout(rows=rows, links=links, segments=segments), perm
 
 
 def window_frame(
@@ -287,27 +363,56 @@ def window_frame(
         raise ValueError(f"unknown models {unknown}; known: {list(MODEL_INPUTS)}")
 
     link_codes, order, link_table = _link_order(frame, schema)
-    sorted_links = link_codes[order]
-    split = _split_ids(sorted_links, len(link_table), cut)
-    segment = sorted_links.astype(np.int64) * len(SPLITS) + split
-    sorted_rows = order.astype(np.int64)
+    layout, perm = _layout(link_codes, order, len(link_table), cut)
+    n_rows = len(layout.rows)
+    n_train = layout.bounds(0)[1]
 
     present = [
         m
         for m in chosen
         if all(c in frame.columns for c in (*MODEL_INPUTS[m].features, MODEL_INPUTS[m].target))
     ]
-    # One float matrix over every column any chosen model needs: shared columns (rtt_ms feeds
-    # three models) are converted and gap-filled once.
+    # One float32 feature matrix per model, in layout order. Each column any chosen model needs
+    # is converted, reordered and gap-filled once (rtt_ms feeds three models), then cast into
+    # every matrix that holds it; its train-row statistics are computed on the way.
+    matrices = {
+        m: np.empty((n_rows, MODEL_INPUTS[m].n_features), dtype=np.float32) for m in present
+    }
+    destinations: dict[str, list[tuple[str, int]]] = {}
+    for m in present:
+        for j, name in enumerate(MODEL_INPUTS[m].features):
+            destinations.setdefault(name, []).append((m, j))
+    targets = {MODEL_INPUTS[m].target for m in present}
     needed = list(
         dict.fromkeys(
             c for m in present for c in (*MODEL_INPUTS[m].features, MODEL_INPUTS[m].target)
         )
     )
-    matrix, imputed = _numeric_matrix(frame, needed, schema, order, sorted_links)
-    column = {name: j for j, name in enumerate(needed)}
+    stats: dict[tuple[str, bool], tuple[float, float, float, float]] = {}
+    columns: dict[str, np.ndarray] = {}
+    imputed: dict[str, int] = {}
+    for name in needed:
+        raw = _column_values(frame, name, schema)
+        values = raw[layout.rows]
+        if np.isnan(values).any():
+            by_link = raw[order]
+            imputed[name] = int(np.isnan(by_link).sum())
+            by_link = _fill_within_links(by_link, link_codes[order], name)
+            values = by_link if perm is None else by_link[perm]
+        del raw
+        for m, j in destinations.get(name, ()):
+            matrices[m][:, j] = values
+            alone = MODEL_INPUTS[m].n_features == 1
+            if n_train and (name, alone) not in stats:
+                train = values[:n_train]
+                stats[name, alone] = _vector_stats(train) if alone else _matrix_stats(train)
+        if name in targets:
+            columns[name] = values
+    for matrix in matrices.values():
+        matrix.flags.writeable = False
 
     arrays: dict[str, dict[str, ModelArrays]] = {}
+    target_columns: dict[str, np.ndarray] = {}
     meta_models: dict[str, Any] = {}
     for name in chosen:
         spec = MODEL_INPUTS[name]
@@ -315,13 +420,17 @@ def window_frame(
             absent = [c for c in (*spec.features, spec.target) if c not in frame.columns]
             meta_models[name] = {"skipped": f"columns not in the data: {absent}"}
             continue
-        features = matrix[:, [column[f] for f in spec.features]]
-        target = matrix[:, column[spec.target]]
         seq_len = int(schema.sequence_length.get(name, 1)) if spec.is_sequence else 1
-        arrays[name] = _model_arrays(
-            spec, features, target, segment, split, sorted_links, sorted_rows, seq_len
-        )
-        train_rows = features[split == 0]
+        target_columns[name] = columns[spec.target]
+        arrays[name] = _model_arrays(spec, matrices[name], columns[spec.target], layout, seq_len)
+        alone = spec.n_features == 1
+        scaler = None
+        if n_train:
+            per_feature = [stats[f, alone] for f in spec.features]
+            scaler = {
+                "features": list(spec.features),
+                **{k: [c[i] for c in per_feature] for i, k in enumerate(STAT_NAMES)},
+            }
         meta_models[name] = {
             "features": list(spec.features),
             "target": spec.target,
@@ -329,13 +438,14 @@ def window_frame(
             "seq_len": seq_len if spec.is_sequence else None,
             "input_shape": list(spec.input_shape(seq_len)),
             "samples": {s: len(a) for s, a in arrays[name].items()},
-            "scaler": _scaler_stats(train_rows, spec.features) if len(train_rows) else None,
+            "scaler": scaler,
         }
 
     categorical = {c.name: list(c.values or ()) for c in schema.columns if c.type == "category"}
     # Which categorical values the windows actually contain: the evaluation refuses a test file
     # with values the models never saw in training.
     seen = {name: _values_present(frame[name]) for name in categorical if name in frame.columns}
+    split_rows = layout.segments.sum(axis=1)
     meta = {
         "schema": {"name": schema.name, "version": schema.version},
         "source_sha256": source_sha256,
@@ -343,61 +453,130 @@ def window_frame(
         "n_links": int(len(link_table)),
         "links": link_table.to_dict(orient="list"),
         "split_fractions": dict(zip(SPLITS, cut, strict=True)),
-        "split_rows": {s: int((split == i).sum()) for i, s in enumerate(SPLITS)},
+        "split_rows": {s: int(split_rows[i]) for i, s in enumerate(SPLITS)},
         "encodings": categorical,
         "categories_seen": seen,
         "imputed_values": imputed,
         "models": meta_models,
     }
-    return WindowSet(arrays=arrays, meta=meta)
+    return WindowSet(
+        arrays=arrays,
+        meta=meta,
+        _layout=layout,
+        _matrices={m: matrices[m] for m in arrays},
+        _targets=target_columns,
+    )
+
+
+def _model_arrays(
+    spec: ModelInputs, matrix: np.ndarray, target: np.ndarray, layout: _Layout, seq_len: int
+) -> dict[str, ModelArrays]:
+    """The samples of one model per split: blocks of `matrix` and lazy window gathers.
+
+    `matrix` (rows x features) and `target` are in layout order. Used both on a fresh windowing
+    and on what `load_windows` reads, so both give the same arrays by construction.
+    """
+    out: dict[str, ModelArrays] = {}
+    for s_id, s_name in enumerate(SPLITS):
+        lo, hi = layout.bounds(s_id)
+        block = matrix[lo:hi]
+        if spec.kind == "row":
+            out[s_name] = ModelArrays(
+                y=target[lo:hi].astype(np.int64),
+                link=layout.links[lo:hi],
+                row=layout.rows[lo:hi],
+                _X=block,
+            )
+            continue
+        # A next_step sample needs its target row too: the window spans seq_len + 1 rows.
+        length = seq_len + 1 if spec.kind == "next_step" else seq_len
+        starts = layout.window_starts(s_id, length)
+        if spec.kind == "next_step":
+            y = target[lo + seq_len + starts].astype(np.float32)
+        else:
+            y = _window_max(target[lo:hi], seq_len)[starts].astype(np.int64)
+        out[s_name] = ModelArrays(
+            y=y,
+            link=layout.links[lo + starts],
+            row=layout.rows[lo + starts + seq_len - 1],
+            _gather=_window_gather(block, seq_len, spec.kind),
+            _index=starts,
+        )
+    return out
 
 
 def write_windows(windows: WindowSet, output_dir: str | Path) -> Path:
-    """Write every array as a memory-mappable `.npy` plus `metadata.json`, atomically.
+    """Write what the arrays are derived from as memory-mappable `.npy`, atomically.
 
-    Layout: `<output_dir>/<model>/<split>_{X,y,link,row}.npy`. The folder appears complete or
-    not at all.
+    Layout (version `FORMAT_VERSION`): `<output_dir>/{rows,links,segments}.npy` (the row order)
+    and `<output_dir>/<model>/{features,target}.npy`, plus `metadata.json`. No window is
+    materialized: `load_windows` derives the samples. The folder appears complete or not at all.
     """
+    layout = windows._layout
+    if layout is None or set(windows._matrices) != set(windows.arrays):
+        raise ValueError("write_windows writes what window_frame or load_windows returned")
     output_dir = Path(output_dir)
     with atomic_dir(output_dir) as tmp:
-        files: dict[str, dict[str, list[int]]] = {}
+        np.save(tmp / "rows.npy", layout.rows)
+        np.save(tmp / "links.npy", layout.links)
+        np.save(tmp / "segments.npy", layout.segments)
+        shapes: dict[str, dict[str, list[int]]] = {}
         for model, per_split in windows.arrays.items():
             (tmp / model).mkdir()
-            for split, arrays in per_split.items():
-                x_path = tmp / model / f"{split}_X.npy"
-                shape = arrays.x_shape()
-                x_out = np.lib.format.open_memmap(x_path, mode="w+", dtype=np.float32, shape=shape)
-                pos = 0
-                for chunk in arrays.iter_X_chunks():
-                    x_out[pos : pos + len(chunk)] = chunk
-                    pos += len(chunk)
-                x_out.flush()
-                del x_out
-                np.save(tmp / model / f"{split}_y.npy", arrays.y)
-                np.save(tmp / model / f"{split}_link.npy", arrays.link)
-                np.save(tmp / model / f"{split}_row.npy", arrays.row)
-                files.setdefault(model, {})[split] = list(shape)
-        write_json(tmp / METADATA_FILE, {**windows.meta, "x_shapes": files})
+            np.save(tmp / model / "features.npy", windows._matrices[model])
+            np.save(tmp / model / "target.npy", windows._targets[model])
+            shapes[model] = {split: list(a.x_shape()) for split, a in per_split.items()}
+        meta = {**windows.meta, "format_version": FORMAT_VERSION, "x_shapes": shapes}
+        write_json(tmp / METADATA_FILE, meta)
     return output_dir
 
 
 def load_windows(input_dir: str | Path, *, mmap: bool = True) -> WindowSet:
-    """Read what `write_windows` wrote; `X` arrays are read-only memory maps by default."""
+    """Read what `write_windows` wrote; feature matrices are read-only memory maps by default.
+
+    A folder in another layout (one written before `FORMAT_VERSION`, or by a newer dwcp) is
+    refused with a `DataError` that says to window the data again.
+    """
     input_dir = Path(input_dir)
     meta_path = input_dir / METADATA_FILE
     if not meta_path.is_file():
         raise DataError(str(input_dir), f"not a windows folder: {METADATA_FILE} is missing")
     meta = json.loads(meta_path.read_text())
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        found = "1 (materialized windows)" if version is None else repr(version)
+        raise DataError(
+            str(input_dir),
+            f"windows layout version {found}; this dwcp reads version {FORMAT_VERSION}: window "
+            "the data again (`dwcp window`, or `dwcp train`, which windows first)",
+            rule="format_version",
+        )
     mode = "r" if mmap else None
+    try:
+        layout = _Layout(
+            rows=np.load(input_dir / "rows.npy"),
+            links=np.load(input_dir / "links.npy"),
+            segments=np.load(input_dir / "segments.npy"),
+        )
+        matrices, targets = {}, {}
+        for model in meta.get("x_shapes", {}):
+            matrices[model] = np.load(input_dir / model / "features.npy", mmap_mode=mode)
+            targets[model] = np.load(input_dir / model / "target.npy")
+    except (OSError, ValueError) as error:
+        raise DataError(str(input_dir), f"unreadable windows folder: {error}") from error
     arrays: dict[str, dict[str, ModelArrays]] = {}
-    for model in meta.get("x_shapes", {}):
-        arrays[model] = {}
-        for split in SPLITS:
-            prefix = input_dir / model / split
-            arrays[model][split] = ModelArrays(
-                y=np.load(f"{prefix}_y.npy"),
-                link=np.load(f"{prefix}_link.npy"),
-                row=np.load(f"{prefix}_row.npy"),
-                _X=np.load(f"{prefix}_X.npy", mmap_mode=mode),
-            )
-    return WindowSet(arrays=arrays, meta=meta)
+    for model, shapes in meta.get("x_shapes", {}).items():
+        info = meta["models"][model]
+        matrix, target = matrices[model], targets[model]
+        seq_len = int(info["seq_len"] or 1)
+        consistent = (
+            layout.segments.shape == (len(SPLITS), meta["n_links"])
+            and len(matrix) == len(target) == len(layout.rows) == int(layout.segments.sum())
+            and matrix.shape[1:] == (len(info["features"]),)
+        )
+        if consistent:
+            arrays[model] = _model_arrays(MODEL_INPUTS[model], matrix, target, layout, seq_len)
+            consistent = all(list(a.x_shape()) == shapes[s] for s, a in arrays[model].items())
+        if not consistent:
+            raise DataError(str(input_dir), f"the {model} arrays do not match {METADATA_FILE}")
+    return WindowSet(arrays=arrays, meta=meta, _layout=layout, _matrices=matrices, _targets=targets)

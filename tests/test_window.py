@@ -1,10 +1,15 @@
 """Window step: split and window properties on random small inputs (hypothesis).
 
 Each row's numeric values encode (link, position) so a test can check exactly which rows a
-window and its target came from: value = 1000 * link + position.
+window and its target came from: value = 1000 * link + position. `reference_windows` is the
+straightforward windowing (sort, one float64 matrix, every window materialized, scaler
+statistics as numpy reductions of the train-rows matrix) that the fast one must match bit for
+bit: trained models and their pinned results depend on it.
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -12,9 +17,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dwcp_training.errors import DataError
+from dwcp_training.features import SPLITS
 from dwcp_training.models import MODEL_INPUTS
 from dwcp_training.schema import load_schema
-from dwcp_training.window import FEATURES, load_windows, window_frame, write_windows
+from dwcp_training.window import (
+    FEATURES,
+    FORMAT_VERSION,
+    load_windows,
+    window_frame,
+    write_windows,
+)
 
 SCHEMA = load_schema()
 SEQ = SCHEMA.sequence_length
@@ -182,20 +195,99 @@ def test_missing_values_are_filled_within_the_link():
         assert np.isfinite(arrays.X).all()
 
 
+def assert_same_bits(got: np.ndarray, expected: np.ndarray, what: str) -> None:
+    got, expected = np.asarray(got), np.asarray(expected)
+    assert (got.dtype, got.shape) == (expected.dtype, expected.shape), what
+    assert got.tobytes() == expected.tobytes(), what
+
+
+def assert_same_windows(got, expected) -> None:
+    """Every array (dtype, shape, bits) and the metadata of two window sets are the same."""
+    drop = ("format_version", "x_shapes")
+    got_meta = {k: v for k, v in got.meta.items() if k not in drop}
+    expected_meta = {k: v for k, v in expected.meta.items() if k not in drop}
+    assert json.dumps(got_meta, sort_keys=True) == json.dumps(expected_meta, sort_keys=True)
+    assert sorted(got.arrays) == sorted(expected.arrays)  # metadata.json sorts the models
+    for model, per_split in expected.arrays.items():
+        for split, arrays in per_split.items():
+            other = got.arrays[model][split]
+            assert other.x_shape() == arrays.x_shape()
+            for name in ("X", "y", "link", "row"):
+                assert_same_bits(getattr(other, name), getattr(arrays, name), f"{model} {name}")
+            chunks = list(other.iter_X_chunks(7))
+            if chunks:
+                assert_same_bits(np.concatenate(chunks), arrays.X, f"{model} chunks")
+
+
 def test_write_and_load_round_trip_memory_mapped(tmp_path):
     frame = encoded_frame([60, 45, 80], seed=6)
     ws = window_frame(frame, SCHEMA, source_sha256="abc")
     out = write_windows(ws, tmp_path / "windows")
     loaded = load_windows(out)
     assert loaded.meta["source_sha256"] == "abc"
-    for model, per_split in ws.arrays.items():
-        for split, arrays in per_split.items():
-            got = loaded.arrays[model][split]
-            assert isinstance(got.X, np.memmap)
-            np.testing.assert_array_equal(got.X, arrays.X)
-            np.testing.assert_array_equal(got.y, arrays.y)
-            np.testing.assert_array_equal(got.row, arrays.row)
+    assert loaded.meta["format_version"] == FORMAT_VERSION
+    assert_same_windows(loaded, ws)
+    assert_same_windows(load_windows(out, mmap=False), ws)
+    for model, per_split in loaded.arrays.items():
+        for arrays in per_split.values():
+            if MODEL_INPUTS[model].kind == "row":  # a slice of the memory-mapped matrix
+                assert isinstance(arrays.X, np.memmap) and not arrays.X.flags.writeable
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_written_folder_holds_no_materialized_window(tmp_path):
+    frame = encoded_frame([60, 45, 80], seed=6)
+    out = write_windows(window_frame(frame, SCHEMA), tmp_path / "windows")
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    per_model = [f"{m}/{f}.npy" for m in MODEL_INPUTS for f in ("features", "target")]
+    assert files == sorted(["links.npy", "metadata.json", "rows.npy", "segments.npy", *per_model])
+    features = np.load(out / "bandwidth" / "features.npy")
+    assert features.shape == (185, len(FEATURES["bandwidth"])) and features.dtype == np.float32
+
+
+def test_a_loaded_set_rewrites_to_the_same_arrays(tmp_path):
+    ws = window_frame(encoded_frame([40, 70], seed=8), SCHEMA)
+    loaded = load_windows(write_windows(ws, tmp_path / "a"))
+    assert_same_windows(load_windows(write_windows(loaded, tmp_path / "b")), ws)
+
+
+@pytest.mark.parametrize("version", [None, 1, 3])
+def test_another_layout_version_is_refused(tmp_path, version):
+    out = write_windows(window_frame(encoded_frame([40], 1), SCHEMA), tmp_path / "windows")
+    meta = json.loads((out / "metadata.json").read_text())
+    if version is None:
+        del meta["format_version"]  # what layout 1 wrote
+    else:
+        meta["format_version"] = version
+    (out / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="window the data again") as error:
+        load_windows(out)
+    assert error.value.rule == "format_version"
+
+
+def test_a_layout_1_folder_is_refused(tmp_path):
+    """What the previous window step wrote: materialized windows per split, no version."""
+    out = tmp_path / "windows"
+    (out / "bandwidth").mkdir(parents=True)
+    for split in SPLITS:
+        np.save(out / "bandwidth" / f"{split}_X.npy", np.zeros((2, 10, 7), np.float32))
+        for name in ("y", "link", "row"):
+            np.save(out / "bandwidth" / f"{split}_{name}.npy", np.zeros(2))
+    meta = {"models": {}, "x_shapes": {"bandwidth": {s: [2, 10, 7] for s in SPLITS}}}
+    (out / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="layout version 1"):
+        load_windows(out)
+
+
+def test_arrays_that_do_not_match_the_metadata_are_refused(tmp_path):
+    out = write_windows(window_frame(encoded_frame([40, 30], 1), SCHEMA), tmp_path / "windows")
+    features = np.load(out / "latency" / "features.npy")
+    np.save(out / "latency" / "features.npy", features[:-1])
+    with pytest.raises(DataError, match="latency"):
+        load_windows(out)
+    (out / "rows.npy").unlink()
+    with pytest.raises(DataError, match="unreadable"):
+        load_windows(out)
 
 
 def test_rewrite_replaces_the_folder_whole(tmp_path):
@@ -211,3 +303,141 @@ def test_missing_model_columns_skip_that_model():
     ws = window_frame(frame, SCHEMA)
     assert "compression" not in ws.arrays
     assert "hde_delta_hit_rate" in ws.meta["models"]["compression"]["skipped"]
+
+
+# --- bit for bit the straightforward windowing ---------------------------------------------
+
+
+def reference_windows(frame: pd.DataFrame, fractions: list[float]) -> dict:
+    """Per model: {split: (X, y, link, row)} and the scaler, computed the obvious way."""
+    keys = list(SCHEMA.link_key)
+    link = frame.groupby(keys, sort=True, observed=True).ngroup().to_numpy(np.int64)
+    order = np.lexsort((frame[SCHEMA.time_column].to_numpy(np.int64), link))
+    links = link[order]
+    counts = np.bincount(links)
+    position = np.arange(len(links)) - (np.cumsum(counts) - counts)[links]
+    n = counts[links]
+    split = (position >= np.floor(fractions[0] * n + 1e-9)).astype(np.int64) + (
+        position >= np.floor((fractions[0] + fractions[1]) * n + 1e-9)
+    )
+    segment = links * len(SPLITS) + split
+
+    def column(name: str) -> np.ndarray:
+        spec = SCHEMA.column(name)
+        if spec.type == "category":
+            codes = pd.Categorical(frame[name], categories=list(spec.values or ())).codes
+            values = np.where(codes < 0, np.nan, codes.astype(np.float64))
+        else:
+            values = pd.to_numeric(frame[name], errors="coerce").to_numpy(np.float64)
+        filled = pd.Series(values[order]).groupby(links, sort=False)
+        return filled.transform(lambda s: s.ffill().bfill()).to_numpy(np.float64)
+
+    out = {}
+    for model, spec in MODEL_INPUTS.items():
+        features = np.column_stack([column(c) for c in spec.features])
+        target = column(spec.target)
+        seq = SEQ[model] if spec.is_sequence else 1
+        length = seq + 1 if spec.kind == "next_step" else seq
+        per_split = {}
+        for s_id, s_name in enumerate(SPLITS):
+            if spec.kind == "row":
+                idx = np.flatnonzero(split == s_id)
+                x, y = features[idx].astype(np.float32), target[idx].astype(np.int64)
+            else:
+                idx = np.array(
+                    [
+                        i
+                        for i in range(len(links) - length + 1)
+                        if split[i] == s_id and segment[i] == segment[i + length - 1]
+                    ],
+                    dtype=np.int64,
+                )
+                x = np.zeros((len(idx), seq, spec.n_features), np.float32)
+                for k, i in enumerate(idx):
+                    x[k] = features[i : i + seq]
+                if spec.kind == "next_step":
+                    y = target[idx + seq].astype(np.float32)
+                else:
+                    x = np.ascontiguousarray(x[:, :, 0])
+                    y = np.array([target[i : i + seq].max() for i in idx]).astype(np.int64)
+                    y = y.reshape(-1)
+            last = idx + seq - 1
+            per_split[s_name] = (x, y, links[last].astype(np.int32), order[last])
+        train = features[split == 0]
+        scaler = None
+        if len(train):
+            scaler = {
+                "features": list(spec.features),
+                "mean": [float(v) for v in train.mean(axis=0)],
+                "std": [float(v) for v in train.std(axis=0)],
+                "min": [float(v) for v in train.min(axis=0)],
+                "max": [float(v) for v in train.max(axis=0)],
+            }
+        out[model] = (per_split, scaler)
+    return out
+
+
+def noisy_frame(lengths: list[int], seed: int, shuffle: bool, gaps: bool) -> pd.DataFrame:
+    """`encoded_frame` with real-valued features (sums depend on their order), signed zeros,
+    optional gaps and rows in any order."""
+    frame = encoded_frame(lengths, seed)
+    rng = np.random.default_rng(seed + 1)
+    numeric = {c for cols in FEATURES.values() for c in cols} - {"link_type", "network_tier"}
+    not_first = frame.duplicated(["node_id", "peer_id"]).to_numpy()
+    for column in sorted(numeric):
+        values = rng.lognormal(2.0, 2.0, size=len(frame)) * rng.choice([-1.0, 1.0], len(frame))
+        values[rng.random(len(frame)) < 0.05] = 0.0
+        values[rng.random(len(frame)) < 0.05] = -0.0
+        if gaps:  # never a link's first row: an all-missing link is refused, not windowed
+            values[(rng.random(len(frame)) < 0.03) & not_first] = np.nan
+        frame[column] = values
+    if shuffle:
+        frame = frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    return frame
+
+
+fractions_strategy = st.sampled_from([None, {"test": 1.0}, {"train": 0.5, "validation": 0.5}])
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    lengths=st.lists(st.integers(min_value=1, max_value=90), min_size=1, max_size=5),
+    seed=st.integers(0, 10_000),
+    shuffle=st.booleans(),
+    gaps=st.booleans(),
+    fractions=fractions_strategy,
+)
+def test_arrays_and_scalers_are_bit_identical_to_the_reference(
+    lengths, seed, shuffle, gaps, fractions
+):
+    frame = noisy_frame(lengths, seed, shuffle, gaps)
+    ws = window_frame(frame, SCHEMA, fractions)
+    cut = [float((fractions or SCHEMA.split).get(s, 0.0)) for s in SPLITS]
+    for model, (per_split, scaler) in reference_windows(frame, cut).items():
+        for split, expected in per_split.items():
+            arrays = ws.arrays[model][split]
+            for name, want in zip(("X", "y", "link", "row"), expected, strict=True):
+                assert_same_bits(getattr(arrays, name), want, f"{model} {split} {name}")
+        got = ws.meta["models"][model]["scaler"]
+        # json keeps -0.0 apart from 0.0, which == would not
+        assert json.dumps(got) == json.dumps(scaler), model
+
+
+def test_input_row_order_does_not_change_the_arrays(tmp_path):
+    frame = noisy_frame([50, 70, 35], seed=11, shuffle=False, gaps=False)
+    by_time = window_frame(frame, SCHEMA)
+    by_link = frame.sort_values(["node_id", "peer_id", "epoch_time"], kind="stable")
+    shuffled = frame.sample(frac=1.0, random_state=3)
+    for other in (by_link, shuffled):
+        ws = window_frame(other, SCHEMA)
+        assert ws.meta["links"] == by_time.meta["links"]
+        for model, per_split in by_time.arrays.items():
+            for split, arrays in per_split.items():
+                for name in ("X", "y", "link"):
+                    got = getattr(ws.arrays[model][split], name)
+                    assert_same_bits(got, getattr(arrays, name), f"{model} {name}")
