@@ -4,6 +4,12 @@
 with adapted preprocessing layers, can add their statistics as extra inputs. The Go side binds
 inputs and outputs by name, so this module renames them to the contract's names and refuses a
 model whose inputs are not exactly the one the contract declares.
+
+tf2onnx also leaves work in the graph that a single request pays for on every call: each
+recurrent layer gets its zero initial state built at run time from the batch size
+(Shape -> Cast -> Slice -> Concat -> Cast -> Expand -> Unsqueeze), and consecutive recurrent
+layers are joined by a Transpose to batch-major and straight back. `simplify_graph` removes
+both (ONNX recurrent ops default to a zero state), exactly: the outputs do not change.
 """
 
 from __future__ import annotations
@@ -46,6 +52,82 @@ def rename_io(model_proto, input_name: str, output_names: Sequence[str]) -> None
         node.output[:] = [mapping.get(n, n) for n in node.output]
 
 
+#: Optional initial-state inputs of the ONNX recurrent ops (absent = zeros).
+_STATE_INPUTS = {"LSTM": (5, 6), "GRU": (5,), "RNN": (5,)}
+#: Ops whose output is all zeros when their first input is.
+_ZERO_PRESERVING = {"Expand", "Unsqueeze", "Squeeze", "Reshape", "Tile", "Identity", "Cast"}
+
+
+def simplify_graph(model_proto) -> None:
+    """Drop zero initial states of recurrent nodes and Transpose pairs that cancel, in place.
+
+    Both rewrites are exact; nodes and initializers left unused are then removed.
+    """
+    from onnx import numpy_helper
+
+    graph = model_proto.graph
+    initializers = {init.name: init for init in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+
+    def all_zero(name: str) -> bool:
+        while name not in initializers:
+            node = producer.get(name)
+            if node is None or node.op_type not in _ZERO_PRESERVING:
+                return False
+            name = node.input[0]
+        return not np.any(numpy_helper.to_array(initializers[name]))
+
+    for node in graph.node:
+        for k in _STATE_INPUTS.get(node.op_type, ()):
+            if k < len(node.input) and node.input[k] and all_zero(node.input[k]):
+                node.input[k] = ""
+        while node.input and not node.input[-1]:
+            node.input.pop()
+
+    def perm(node) -> list[int]:
+        return next(list(a.ints) for a in node.attribute if a.name == "perm")
+
+    graph_outputs = {o.name for o in graph.output}
+    bypass: dict[str, str] = {}
+    for node in graph.node:
+        first = producer.get(node.input[0]) if node.op_type == "Transpose" else None
+        if first is None or first.op_type != "Transpose" or node.output[0] in graph_outputs:
+            continue
+        p1, p2 = perm(first), perm(node)
+        if [p1[i] for i in p2] == list(range(len(p2))):
+            bypass[node.output[0]] = first.input[0]
+    for node in graph.node:
+        node.input[:] = [bypass.get(n, n) for n in node.input]
+
+    while True:
+        used = _used_names(graph) | graph_outputs
+        live = [node for node in graph.node if any(o in used for o in node.output if o)]
+        if len(live) == len(graph.node):
+            break
+        del graph.node[:]
+        graph.node.extend(live)
+    used = _used_names(graph)
+    live_inits = [init for init in graph.initializer if init.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(live_inits)
+
+
+def _used_names(graph) -> set[str]:
+    """Every name a node of `graph` reads, including from inside subgraphs (Loop, If, Scan)."""
+    import onnx
+
+    used: set[str] = set()
+    for node in graph.node:
+        used.update(node.input)
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                used |= _used_names(attr.g)
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                for sub in attr.graphs:
+                    used |= _used_names(sub)
+    return used
+
+
 def check_io(model_proto, input_name: str, sample_shape: Sequence[int], outputs: Sequence[str]):
     """Exactly one float32 input named `input_name` shaped (batch, *sample_shape)."""
     import onnx
@@ -84,6 +166,7 @@ def export_keras_onnx(
             model.export(str(raw_path), format="onnx", verbose=False)
         proto = onnx.load(raw_path)
     rename_io(proto, input_name, output_names)
+    simplify_graph(proto)
     check_io(proto, input_name, sample_shape, output_names)
     onnx.checker.check_model(proto)
     with atomic_path(dest) as tmp_dest:
