@@ -65,10 +65,13 @@ def atomic_dir(dest: str | os.PathLike[str]) -> Iterator[Path]:
             shutil.rmtree(tmp)
 
 
-def write_json(dest: str | os.PathLike[str], payload: Any) -> Path:
-    """Write `payload` as indented, key-sorted JSON, atomically."""
+def write_json(dest: str | os.PathLike[str], payload: Any, *, compact: bool = False) -> Path:
+    """Write `payload` as key-sorted JSON, atomically: indented for people to read, or
+    `compact` (no whitespace) for large machine-read documents such as a serialized forest,
+    where indentation alone would more than double the file."""
+    layout: dict[str, Any] = {"separators": (",", ":")} if compact else {"indent": 2}
     with atomic_path(dest) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+        tmp.write_text(json.dumps(payload, sort_keys=True, default=str, **layout) + "\n")
     return Path(dest)
 
 

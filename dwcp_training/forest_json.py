@@ -55,7 +55,8 @@ def forest_to_dict(forest, transform: dict[str, Any], threshold: float) -> dict[
 
 
 def save(path: Path, forest, transform: dict[str, Any], threshold: float) -> Path:
-    return write_json(path, forest_to_dict(forest, transform, threshold))
+    """Compact JSON: one number per indented line made 100 trees 1.34 MB instead of 0.56 MB."""
+    return write_json(path, forest_to_dict(forest, transform, threshold), compact=True)
 
 
 def load(path: Path) -> dict[str, Any]:
