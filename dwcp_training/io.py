@@ -5,11 +5,13 @@ Reading is where user files meet the pipeline, so every way a file can be unread
 no pyarrow traceback ever reaches the user. The format is decided by the file's first bytes, not
 by its name, because exports are often misnamed.
 
-CSV is parsed by pyarrow (multi-threaded, about ten times faster than pandas' C engine). Numeric
-and timestamp columns are left to pyarrow's type inference: a column that holds a stray word
-simply comes back as text, and `dwcp_training.validate` then finds the offending rows. Schema
-string and category columns are read as text (so a node id like `007` stays `007`), categories
-dictionary-encoded (so they arrive as `pd.Categorical` without hashing every value again).
+CSV is parsed by pyarrow (multi-threaded, about ten times faster than pandas' C engine), first
+with the schema's types, which needs a third of the memory of type inference. Where that parse
+fails, numbers and timestamps are left to pyarrow's type inference instead: a column that holds
+a stray word simply comes back as text, and `dwcp_training.validate` then finds the offending
+rows. Schema string and category columns are read as text (so a node id like `007` stays
+`007`), categories dictionary-encoded (so they arrive as `pd.Categorical` without hashing every
+value again).
 
 Line numbers in messages are physical lines of the file (the header is line 1); `rows` on the
 raised errors are 1-based data rows (row 1 is the first line after the header), like everywhere
@@ -28,6 +30,7 @@ from typing import IO, Literal
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -55,6 +58,13 @@ _FOREIGN_MAGIC: dict[bytes, str] = {
     b"\x89HDF": "an HDF5 file; convert it to Parquet or CSV",
 }
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# Schema types for the typed CSV parse; the only ones whose texts inference reads the same way.
+_CSV_TYPES: dict[str, pa.DataType] = {
+    "int": pa.int64(),
+    "binary": pa.int64(),
+    "float": pa.float64(),
+    "datetime": pa.timestamp("s", tz="UTC"),
+}
 
 Format = Literal["csv", "csv.gz", "parquet"]
 
@@ -195,14 +205,19 @@ def _check_text_head(path: Path, head: bytes) -> None:
 # --- CSV ----------------------------------------------------------------------------------------
 
 
-def _csv_convert_options(schema: Schema) -> pacsv.ConvertOptions:
-    """Schema text columns as text (categories dictionary-encoded); the rest inferred."""
+def _csv_convert_options(schema: Schema, *, typed: bool = False) -> pacsv.ConvertOptions:
+    """Schema text columns as text (categories dictionary-encoded); the rest inferred.
+
+    With `typed`, numbers and timestamps get their schema type too (see `_read_csv`).
+    """
     column_types: dict[str, pa.DataType] = {}
     for spec in schema.columns:
         if spec.type == "string":
             column_types[spec.name] = pa.string()
         elif spec.type == "category":
             column_types[spec.name] = pa.dictionary(pa.int32(), pa.string())
+        elif typed:
+            column_types[spec.name] = _CSV_TYPES[spec.type]
     return pacsv.ConvertOptions(
         column_types=column_types,
         null_values=NULL_VALUES,
@@ -212,23 +227,75 @@ def _csv_convert_options(schema: Schema) -> pacsv.ConvertOptions:
 
 
 def _read_csv(path: Path, schema: Schema, *, compressed: bool) -> pd.DataFrame:
-    """Parse a CSV (optionally gzip) file with pyarrow, translating its errors."""
+    """Parse a CSV (optionally gzip) file with pyarrow, translating its errors.
+
+    Type inference is costly in memory: pyarrow keeps every parsed block of the file (about
+    1.3x the file size) until the end, in case a late value changes a column's type. So the
+    file is first parsed with the schema's types; a file where that fails (a stray word, a
+    fractional int, naive or sub-second timestamps) or might differ is parsed again with
+    inference, exactly as before, so that `validate` sees and reports the same values.
+    """
     _check_header(path, compressed)
-    try:
-        table = pacsv.read_csv(
-            _csv_source(path, compressed),
-            read_options=pacsv.ReadOptions(use_threads=True),
-            convert_options=_csv_convert_options(schema),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise _csv_error(path, str(exc), schema, compressed) from None
-    except (OSError, EOFError, zlib.error, pa.ArrowException) as exc:
-        raise DataError(path, f"cannot read the file: {_short(exc)}", rule="read") from None
+    table = _parse_csv_typed(path, schema, compressed)
+    if table is None:
+        table = _parse_csv_inferring(path, schema, compressed)
     if not _is_utf8(table):
         raise _utf8_error(path, compressed)
     if table.num_rows == 0:
         raise DataError(path, "file has a header but no data rows", rule="no_rows")
-    return _to_pandas(table)
+    # One column at a time, each freed once copied: the CSV reader cuts columns into 1 MiB
+    # blocks, so pandas must copy them, and holding both whole tables would double the peak.
+    return _to_pandas(table, self_destruct=True)
+
+
+def _parse_csv(path: Path, schema: Schema, compressed: bool, *, typed: bool) -> pa.Table:
+    return pacsv.read_csv(
+        _csv_source(path, compressed),
+        read_options=pacsv.ReadOptions(use_threads=True),
+        convert_options=_csv_convert_options(schema, typed=typed),
+    )
+
+
+def _parse_csv_typed(path: Path, schema: Schema, compressed: bool) -> pa.Table | None:
+    """The parse with schema types; None where it fails or might differ from inference."""
+    try:
+        table = _parse_csv(path, schema, compressed, typed=True)
+    except (pa.ArrowException, OSError, EOFError, zlib.error, UnicodeDecodeError):
+        return None  # the inferring parse finds and reports the problem, as it always did
+    return table if _typed_parse_is_exact(table, schema) else None
+
+
+def _parse_csv_inferring(path: Path, schema: Schema, compressed: bool) -> pa.Table:
+    """The parse with pyarrow's type inference, its errors translated into DataErrors."""
+    try:
+        return _parse_csv(path, schema, compressed, typed=False)
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise _csv_error(path, str(exc), schema, compressed) from None
+    except (OSError, EOFError, zlib.error, pa.ArrowException) as exc:
+        raise DataError(path, f"cannot read the file: {_short(exc)}", rule="read") from None
+
+
+def _typed_parse_is_exact(table: pa.Table, schema: Schema) -> bool:
+    """Whether the schema-typed parse gave what inference would have, as far as `validate` sees.
+
+    A typed parse that succeeds holds the values inference would find: ints, and timestamps
+    with a zone and whole seconds, are tried by inference before anything else such texts could
+    be. One difference remains: inference reads a float column written as whole numbers as
+    int64, and int64 statistics (mean, std) equal float64 ones only while sums stay exact,
+    below 2**53. Such a column (complete, whole, that large) is parsed again with inference.
+    """
+    floats = {spec.name for spec in schema.columns if spec.type == "float"}
+    limit = 2.0**53 / max(table.num_rows, 1)
+    for index, field in enumerate(table.schema):
+        column = table.column(index)
+        if field.name not in floats or column.null_count or not pa.types.is_floating(field.type):
+            continue
+        low, high = (value.as_py() for value in pc.min_max(column).values())
+        if low is None or max(abs(low), abs(high)) < limit:
+            continue
+        if pc.all(pc.equal(column, pc.floor(column))).as_py():
+            return False
+    return True
 
 
 def _is_utf8(table: pa.Table) -> bool:
@@ -393,12 +460,18 @@ def _open_text_bytes(path: Path, compressed: bool) -> IO[bytes]:
 def _read_parquet(path: Path, schema: Schema) -> pd.DataFrame:
     """Read a Parquet file; a damaged one becomes a DataError, not a pyarrow traceback.
 
-    Text columns the schema calls categories are read dictionary-encoded, straight from
-    Parquet's own dictionary pages, so they arrive as `pd.Categorical` without hashing.
+    `ParquetFile.read` returns each column as one piece (the dataset reader behind
+    `pq.read_table` cuts it into 128Ki-row batches), which pandas then takes over without a
+    copy. Schema text columns are read dictionary-encoded, straight from Parquet's dictionary
+    pages, which is several times faster than building a string per row: categories arrive as
+    `pd.Categorical` without hashing, free-text columns are decoded back to text in one pass.
     """
     try:
         stored = pq.read_schema(path)
-        table = pq.read_table(path, read_dictionary=_text_categories(stored, schema))
+        text = _text_columns(stored, schema)
+        with pq.ParquetFile(path, read_dictionary=text) as parquet:
+            table = parquet.read()
+        table = _decode_dictionaries(table, stored, [n for n in text if _is_string(schema, n)])
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(
             path, f"Parquet file is corrupt or truncated: {_short(exc)}", rule="parquet"
@@ -415,25 +488,45 @@ def _read_parquet(path: Path, schema: Schema) -> pd.DataFrame:
         ) from None
 
 
-def _text_categories(stored: pa.Schema, schema: Schema) -> list[str]:
-    """Schema category columns stored as plain text (once each: duplicates are left alone)."""
+def _text_columns(stored: pa.Schema, schema: Schema) -> list[str]:
+    """Schema category and string columns stored as plain text (once each: duplicates are left
+    alone)."""
     text = {f.name: f.type for f in stored if stored.names.count(f.name) == 1}
     return [
         spec.name
         for spec in schema.columns
-        if spec.type == "category"
+        if spec.type in ("category", "string")
         and spec.name in text
         and (pa.types.is_string(text[spec.name]) or pa.types.is_large_string(text[spec.name]))
     ]
 
 
-def _to_pandas(table: pa.Table) -> pd.DataFrame:
-    """Convert without consolidating blocks (no copy of numeric columns).
+def _is_string(schema: Schema, name: str) -> bool:
+    return schema.by_name[name].type == "string"
+
+
+def _decode_dictionaries(table: pa.Table, stored: pa.Schema, names: list[str]) -> pa.Table:
+    """Turn the dictionary-encoded columns `names` back into their stored text type.
+
+    The chunks (one per row group) are merged first, so that the text is built in one piece.
+    """
+    for name in names:
+        index = table.schema.get_field_index(name)
+        column = table.column(index)
+        merged = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        field = stored.field(name)
+        table = table.set_column(index, field, merged.cast(field.type))
+    return table
+
+
+def _to_pandas(table: pa.Table, *, self_destruct: bool = False) -> pd.DataFrame:
+    """Convert without consolidating blocks (no copy of single-chunk numeric columns).
 
     pandas metadata is ignored on purpose: a stored index comes back as an ordinary column
     (and is then reported as unknown) instead of silently becoming the row labels.
+    `self_destruct` frees each Arrow column once converted; `table` is unusable afterwards.
     """
-    return table.to_pandas(split_blocks=True, ignore_metadata=True)
+    return table.to_pandas(split_blocks=True, ignore_metadata=True, self_destruct=self_destruct)
 
 
 # --- writing -------------------------------------------------------------------------------------

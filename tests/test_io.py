@@ -55,6 +55,32 @@ def test_parquet_round_trip_keeps_dtypes(valid_frame, write_parquet):
     pd.testing.assert_series_equal(frame["rtt_ms"], valid_frame["rtt_ms"])
 
 
+def test_parquet_with_several_row_groups_reads_every_column(valid_frame, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "groups.parquet"
+    table = pa.Table.from_pandas(valid_frame, preserve_index=False)
+    pq.write_table(table, path, row_group_size=25)  # 4 row groups, each its own dictionaries
+    frame = read_telemetry(path)
+    assert frame["node_id"].dtype == "str"
+    assert isinstance(frame["link_type"].dtype, pd.CategoricalDtype)
+    for name in ("node_id", "region", "rtt_ms", "bytes_tx", "timestamp"):
+        np.testing.assert_array_equal(frame[name].to_numpy(), valid_frame[name].to_numpy())
+
+
+def test_csv_numbers_keep_the_types_inference_gives(valid_frame, write_csv):
+    """The schema-typed CSV parse falls back to inference where their results could differ."""
+    whole = valid_frame["rtt_ms"].round().astype(np.int64)  # written as "12", not "12.0"
+    small = read_telemetry(write_csv(valid_frame.assign(rtt_ms=whole)))
+    assert small["rtt_ms"].dtype == np.float64  # the schema type; validate types it so anyway
+    assert small["bytes_tx"].dtype == np.int64
+    huge = valid_frame.assign(rtt_ms=whole * 2**50)  # int64 and float64 sums would differ
+    assert read_telemetry(write_csv(huge))["rtt_ms"].dtype == np.int64
+    naive = valid_frame.assign(timestamp=valid_frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert read_telemetry(write_csv(naive))["timestamp"].dtype == "datetime64[s]"
+
+
 def test_text_ids_are_never_turned_into_numbers(valid_frame, write_csv):
     frame = valid_frame.assign(node_id="007", region="1")
     read = read_telemetry(write_csv(frame))

@@ -27,6 +27,8 @@ from dwcp_training.validate import (
     ValidationFailed,
     ValidationReport,
     Violation,
+    _increasing_per_link,
+    _mean_std,
     require_valid,
     validate_file,
     validate_frame,
@@ -262,6 +264,45 @@ def test_links_may_be_interleaved_in_any_order(valid_frame):
     """Only order WITHIN a link matters: a file grouped by link is as valid as one by time."""
     grouped = valid_frame.sort_values(["node_id", "peer_id", "epoch_time"], kind="stable")
     assert validate_frame(grouped).report.ok
+
+
+def test_blocks_of_links_one_after_another_are_fine(make_frame):
+    """Concatenated exports (each sorted by time, each with its own links) need no sort."""
+    blocks = [
+        make_frame(n_links=3, n_steps=20).assign(node_id=lambda f, k=k: f["node_id"] + f"-{k}")
+        for k in range(3)
+    ]
+    frame = pd.concat(blocks, ignore_index=True)
+    assert validate_frame(frame).report.ok
+    repeated = pd.concat([frame, frame.iloc[[61]]], ignore_index=True)  # block 1, again at the end
+    found = only(validate_frame(repeated).report.violations, "time_order", "epoch_time")
+    assert found.rows == [181] and "1 going back in time" in found.message
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 6)), min_size=2, max_size=30))
+def test_linear_time_order_proof_never_contradicts_the_definition(rows):
+    links = pd.factorize(np.array([link for link, _ in rows]))[0]  # dense, first appearance
+    seconds = np.array([float(t) for _, t in rows])
+    last: dict[int, float] = {}
+    increasing = True
+    for link, t in zip(links, seconds, strict=True):
+        increasing &= t > last.get(link, -np.inf)
+        last[link] = t
+    if _increasing_per_link(seconds, links, int(links.max()) + 1):
+        assert increasing
+
+
+@pytest.mark.parametrize("n", [1, 7, 9, 128, 129, 8191, 8193, 100_003])
+@pytest.mark.parametrize("kind", ["float", "int"])
+def test_mean_and_std_are_numpys_bit_for_bit(n, kind):
+    rng = np.random.default_rng(n)
+    if kind == "float":
+        values = rng.normal(1e6, 3e5, n)
+    else:
+        values = rng.integers(-(2**40), 2**40, n)
+    mean, std = _mean_std(values, np.empty(n + 3))
+    assert (mean, std) == (float(values.mean()), float(values.std()))
 
 
 def test_epoch_time_disagreeing_with_timestamp(valid_frame, write_csv):
