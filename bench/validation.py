@@ -42,17 +42,36 @@ def measure(path: Path) -> dict[str, Any]:
     }
 
 
+def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row from repeated fresh-process runs of the same file: the fastest time, the slowest
+    beside it, and the highest memory peak (the conservative one).
+
+    The slowest run is shown because on a virtual machine a process's first touch of memory
+    the host has taken back can cost more than the validation itself; the spread says how much.
+    """
+    best = dict(min(runs, key=lambda r: r["seconds"]))
+    best["slowest_seconds"] = max(r["seconds"] for r in runs)
+    best["runs"] = len(runs)
+    added = [r["added_mb"] for r in runs if r["added_mb"] is not None]
+    if added:
+        best["added_mb"] = max(added)
+        best["peak_mb"] = max(r["peak_mb"] for r in runs if r["peak_mb"] is not None)
+    return best
+
+
 def render(results: list[dict[str, Any]]) -> list[str]:
+    runs = max((r.get("runs", 1) for r in results), default=1)
     lines = [
         "## 4. Validation (`validate_file`: read + sha256 + every check)",
         "",
-        f"Each file in a fresh process. Goals: at least {RATE_GOAL / 1e6:g}M rows/s on Parquet; "
-        f"memory added at peak at most {MEMORY_GOAL:g}x the data in memory (the typed frame's "
-        "`memory_usage(deep=True)`).",
+        f"Each file {runs} times, each time in a fresh process; seconds and rows/s from the "
+        "fastest run, the slowest beside it, memory from the highest peak. Goals: at least "
+        f"{RATE_GOAL / 1e6:g}M rows/s on Parquet; memory added at peak at most {MEMORY_GOAL:g}x "
+        "the data in memory (the typed frame's `memory_usage(deep=True)`).",
         "",
-        "| format | rows | file MB | seconds | rows/s | rate goal | data in memory MB "
-        "| added at peak MB | added / data | memory goal |",
-        "|---|---:|---:|---:|---:|---|---:|---:|---:|---|",
+        "| format | rows | file MB | seconds | slowest s | rows/s | rate goal "
+        "| data in memory MB | added at peak MB | added / data | memory goal |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|",
     ]
     for r in results:
         rate = r["rows"] / r["seconds"]
@@ -66,7 +85,8 @@ def render(results: list[dict[str, Any]]) -> list[str]:
             judged = met(ratio_value, MEMORY_GOAL)
         lines.append(
             f"| {r['format']} | {r['rows']:,} | {r['file_mb']:,.1f} | {r['seconds']:.2f} "
-            f"| {rate:,.0f} | {rate_goal} | {r['data_mb']:,.0f} | {added} | {ratio} | {judged} |"
+            f"| {r.get('slowest_seconds', r['seconds']):.2f} | {rate:,.0f} | {rate_goal} "
+            f"| {r['data_mb']:,.0f} | {added} | {ratio} | {judged} |"
         )
     return lines
 

@@ -83,7 +83,18 @@ def fake_results() -> dict:
                     "pipeline_s": 1.25,
                     "train_model_s": 9.0,
                     "engine": "keras.Model.fit",
-                }
+                },
+                "reliability": {
+                    "samples": 1000,
+                    "epochs": 1,
+                    "batch_size": None,
+                    "bare_s": 0.2,
+                    "pipeline_s": 0.5,
+                    "calibration_s": 0.25,
+                    "calibration_rows": 1200,
+                    "train_model_s": 1.0,
+                    "engine": "IsolationForest.fit",
+                },
             },
         },
         "end_to_end": {"kfp_local_s": 115.0, "in_process_s": 100.0, "generate_s": 10.0},
@@ -102,15 +113,32 @@ def test_render_fake_numbers() -> None:
     assert "(input + added) / input = 1.50x, goal at most 1.2x: **missed**" in text
     # validation: 4M rows/s met; 250 / 100 = 2.5x met; CSV without /proc: n/a
     assert (
-        "| Parquet | 4,000,000 | 1.0 | 1.00 | 4,000,000 | met | 100 | 250 | 2.50x | met |" in text
+        "| Parquet | 4,000,000 | 1.0 | 1.00 | 1.00 | 4,000,000 | met | 100 | 250 | 2.50x | met |"
+        in text
     )
-    assert "| CSV | 1,000 | 3.0 | 1.00 | 1,000 | - | 100 | n/a | n/a | n/a |" in text
+    assert "| CSV | 1,000 | 3.0 | 1.00 | 1.00 | 1,000 | - | 100 | n/a | n/a | n/a |" in text
     # training: 3000 samples / 1.25 s = 2,400 vs 3,000 -> 0.80x
     assert "| 3,000 | 2,400 | 0.80x | missed | 9.0 |" in text
+    # forest: 1000 / 0.5 s vs 1000 / 0.2 s -> 0.40x; 0.5 - 0.2 - 0.25 = +0.050 s rest;
+    # (0.2 + 0.25) / 0.5 = 0.90x against fit + scoring
+    assert "| 5,000 | 2,000 | 0.40x | missed | 1.0 |" in text
+    assert "the rest (+0.050 s) is the feature transform" in text
+    assert "Against a bare fit plus the same scoring: 0.90x." in text
     assert "kfp.local overhead: +15.0%, goal at most 15%: **met**." in text
     assert "`make run` from an empty data folder: 125 s." in text
     sections = [line for line in text.splitlines() if line.startswith("## ")]
     assert [s.split(".")[0] for s in sections[1:]] == [f"## {i}" for i in range(1, 8)]
+
+
+def test_validation_runs_combine_to_fastest_time_and_highest_peak() -> None:
+    runs = [
+        {"seconds": 3.0, "added_mb": 100.0, "peak_mb": 400.0, "rows": 10},
+        {"seconds": 1.0, "added_mb": 120.0, "peak_mb": 420.0, "rows": 10},
+        {"seconds": 2.0, "added_mb": None, "peak_mb": None, "rows": 10},
+    ]
+    row = validation.combine(runs)
+    assert (row["seconds"], row["slowest_seconds"], row["runs"]) == (1.0, 3.0, 3)
+    assert (row["added_mb"], row["peak_mb"]) == (120.0, 420.0)
 
 
 def test_render_only_what_was_measured() -> None:
