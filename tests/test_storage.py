@@ -94,7 +94,7 @@ def test_create_only_and_compare_and_swap(store_uri, tmp_path):
 def _epoch(folder: Path, epoch: int, fingerprint: str = "fp") -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "latest.keras").write_bytes(f"weights-{epoch}".encode())
-    (folder / "best.weights.h5").write_bytes(f"best-{epoch}".encode())
+    (folder / "best.keras").write_bytes(f"best-{epoch}".encode())
     (folder / "state.json").write_text(
         json.dumps({"next_epoch": epoch, "fingerprint": fingerprint})
     )

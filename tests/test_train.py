@@ -249,3 +249,17 @@ def test_bad_data_exits_2_and_writes_no_model(small_data, tmp_path):
     assert "packet_loss" in result.stderr and "Traceback" not in result.stderr
     assert not (out / "windows").exists()
     assert not list(out.glob("*/*.onnx"))
+
+
+def test_checkpoint_without_its_best_file_is_not_resumed(tmp_path: Path) -> None:
+    """A checkpoint of the older layout (`best.weights.h5`) or one that lost `best.keras` starts
+    over: resuming it would end with the last epoch's weights instead of the best one's."""
+    from dwcp_training.models.keras_trainer import BEST_FILE, LATEST_FILE, STATE_FILE, _read_state
+
+    state = {"fingerprint": "fp", "next_epoch": 3, "best_epoch": 1}
+    (tmp_path / STATE_FILE).write_text(json.dumps(state))
+    (tmp_path / LATEST_FILE).write_bytes(b"latest")
+    (tmp_path / "best.weights.h5").write_bytes(b"older layout")
+    assert _read_state(tmp_path, "fp") is None
+    (tmp_path / BEST_FILE).write_bytes(b"best")
+    assert _read_state(tmp_path, "fp") == state
