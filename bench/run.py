@@ -190,7 +190,10 @@ def main(argv: list[str] | None = None) -> None:
             )
         if "end_to_end" in sections:
             results["end_to_end"] = end_to_end.measure(
-                data_dir, work / "e2e", None if args.quick else generate_s
+                data_dir,
+                work / "e2e",
+                None if args.quick else generate_s,
+                pairs=1 if args.quick else 2,
             )
     text = render(machine(), results)
     args.out.write_text(text)

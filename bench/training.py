@@ -211,7 +211,7 @@ def render(r: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {name} | {m['engine']} | {m['samples']:,} | {m['epochs']} "
             f"| {m['batch_size'] or '-'} | {m.get('pairs', r['repeats'])} | {bare:,.0f} "
-            f"| {pipe:,.0f} | {ratio:.2f}x | {met(ratio, GOAL, at_least=True)} "
+            f"| {pipe:,.0f} | {ratio:.3f}x | {met(ratio, GOAL, at_least=True)} "
             f"| {m['train_model_s']:.1f} |"
         )
     for name, m in r["models"].items():

@@ -97,7 +97,13 @@ def fake_results() -> dict:
                 },
             },
         },
-        "end_to_end": {"kfp_local_s": 115.0, "in_process_s": 100.0, "generate_s": 10.0},
+        "end_to_end": {
+            "kfp_local_s": 115.0,
+            "in_process_s": 100.0,
+            "kfp_local_runs": [120.0, 115.0],
+            "in_process_runs": [100.0, 104.0],
+            "generate_s": 10.0,
+        },
     }
 
 
@@ -118,13 +124,14 @@ def test_render_fake_numbers() -> None:
     )
     assert "| CSV | 1,000 | 3.0 | 1.00 | 1.00 | 1,000 | - | 100 | n/a | n/a | n/a |" in text
     # training: 3000 samples / 1.25 s = 2,400 vs 3,000 -> 0.80x
-    assert "| 3,000 | 2,400 | 0.80x | missed | 9.0 |" in text
+    assert "| 3,000 | 2,400 | 0.800x | missed | 9.0 |" in text
     # forest: 1000 / 0.5 s vs 1000 / 0.2 s -> 0.40x; 0.5 - 0.2 - 0.25 = +0.050 s rest;
     # (0.2 + 0.25) / 0.5 = 0.90x against fit + scoring
-    assert "| 5,000 | 2,000 | 0.40x | missed | 1.0 |" in text
+    assert "| 5,000 | 2,000 | 0.400x | missed | 1.0 |" in text
     assert "the rest (+0.050 s) is the feature transform" in text
     assert "Against a bare fit plus the same scoring: 0.90x." in text
     assert "kfp.local overhead: +15.0%, goal at most 15%: **met**." in text
+    assert "| the same library calls in one process | 100.0 | 100.0, 104.0 |" in text
     assert "`make run` from an empty data folder: 125 s." in text
     sections = [line for line in text.splitlines() if line.startswith("## ")]
     assert [s.split(".")[0] for s in sections[1:]] == [f"## {i}" for i in range(1, 8)]
