@@ -120,6 +120,24 @@ def peak_memory() -> Iterator[Peak]:
     peak.peak_mb = hwm / 1024 if resettable and hwm is not None else None
 
 
+def fastest_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row from repeated runs of the same step: the fastest run's `seconds`, the slowest
+    beside it, and the memory figures (`rss_before_mb`, `peak_mb`, `added_mb`) of the run that
+    added the most (the conservative peak, kept consistent with its own baseline).
+
+    The slowest run is shown because on a virtual machine a process's first touch of memory the
+    host has taken back can cost more than the step itself; the spread says how much.
+    """
+    row = dict(min(runs, key=lambda r: r["seconds"]))
+    row["slowest_seconds"] = max(r["seconds"] for r in runs)
+    row["runs"] = len(runs)
+    measured = [r for r in runs if r.get("added_mb") is not None]
+    if measured:
+        most = max(measured, key=lambda r: r["added_mb"])
+        row.update({k: most[k] for k in ("rss_before_mb", "peak_mb", "added_mb")})
+    return row
+
+
 # --- child processes ---------------------------------------------------------------------------
 
 

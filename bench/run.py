@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import end_to_end, inference, training, validation, windowing
-from bench.common import dwcp, machine, run_child
+from bench.common import dwcp, fastest_run, machine, run_child
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SECTIONS = ("inference", "windowing", "validation", "training", "end_to_end")
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
             if "validation" in sections:
                 repeats = 1 if args.quick else 3
                 results["validation"] = [
-                    validation.combine([run_child("validation", str(f)) for _ in range(repeats)])
+                    fastest_run([run_child("validation", str(f)) for _ in range(repeats)])
                     for f in files
                 ]
                 print("validation: measured", file=sys.stderr)

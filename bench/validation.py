@@ -42,23 +42,6 @@ def measure(path: Path) -> dict[str, Any]:
     }
 
 
-def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """One row from repeated fresh-process runs of the same file: the fastest time, the slowest
-    beside it, and the highest memory peak (the conservative one).
-
-    The slowest run is shown because on a virtual machine a process's first touch of memory
-    the host has taken back can cost more than the validation itself; the spread says how much.
-    """
-    best = dict(min(runs, key=lambda r: r["seconds"]))
-    best["slowest_seconds"] = max(r["seconds"] for r in runs)
-    best["runs"] = len(runs)
-    added = [r["added_mb"] for r in runs if r["added_mb"] is not None]
-    if added:
-        best["added_mb"] = max(added)
-        best["peak_mb"] = max(r["peak_mb"] for r in runs if r["peak_mb"] is not None)
-    return best
-
-
 def render(results: list[dict[str, Any]]) -> list[str]:
     runs = max((r.get("runs", 1) for r in results), default=1)
     lines = [

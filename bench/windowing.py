@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import MB, met, peak_memory
+from bench.common import MB, fastest_run, met, peak_memory
 
 SPEED_GOAL = 0.5  # windowing throughput / numpy-copy throughput, at least
 MEMORY_GOAL = 1.2  # (input + memory the windowing adds) / input, at most
@@ -53,32 +53,32 @@ def measure(path: Path, work: Path, repeats: int = 3) -> dict[str, Any]:
     frame = validate_file(path, schema).frame
     input_bytes = int(frame.memory_usage(deep=True).sum())
     out = work / "windows-bench"
-    times, peaks = [], []
+    runs = []
     for _ in range(repeats):  # like the copies: best time; memory: the highest peak
         shutil.rmtree(out, ignore_errors=True)
         with peak_memory() as peak:
             start = time.perf_counter()
             write_windows(window_frame(frame, schema), out)
-            times.append(time.perf_counter() - start)
-        peaks.append(peak)
+            seconds = time.perf_counter() - start
+        runs.append(
+            {
+                "seconds": seconds,
+                "rss_before_mb": peak.before_mb,
+                "peak_mb": peak.peak_mb,
+                "added_mb": peak.added_mb,
+            }
+        )
     output_bytes = _dir_bytes(out)
     shutil.rmtree(out, ignore_errors=True)
-    measured = [p for p in peaks if p.added_mb is not None]
-    peak = max(measured, key=lambda p: p.added_mb) if measured else peaks[0]
     numeric = frame.select_dtypes("number")
     numeric_bytes = int(numeric.memory_usage(deep=False, index=False).sum())
     del numeric
     return {
+        **fastest_run(runs),
         "rows": len(frame),
-        "seconds": min(times),
-        "slowest_seconds": max(times),
-        "runs": repeats,
         "input_mb": input_bytes / MB,
         "input_numeric_mb": numeric_bytes / MB,
         "output_mb": output_bytes / MB,
-        "rss_before_mb": peak.before_mb,
-        "peak_mb": peak.peak_mb,
-        "added_mb": peak.added_mb,
         "copy_input_s": _best_copy_seconds(numeric_bytes),
         "copy_output_s": _best_copy_seconds(output_bytes),
         "save_output_s": _best_copy_seconds(output_bytes, work / "save-bench.npy"),

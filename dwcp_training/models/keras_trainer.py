@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from dwcp_training.atomic import write_json
+from dwcp_training.atomic import atomic_path, write_json
 
 STATE_FILE = "state.json"
 LATEST_FILE = "latest.keras"
@@ -103,9 +103,8 @@ def _save_model(model, path: Path) -> None:
 
 
 def _copy_file(source: Path, path: Path) -> None:
-    tmp = path.with_name(f"tmp-{path.name}")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        shutil.copyfile(source, tmp)
 
 
 def _read_state(checkpoint_dir: Path, fingerprint: str) -> dict[str, Any] | None:
